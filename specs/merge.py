@@ -130,7 +130,7 @@ def first_difference(a: Any, b: Any, parts: list[str | int]) -> list[str | int] 
                 return found
         return None
     if isinstance(a, list) and isinstance(b, list):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             found = first_difference(x, y, [*parts, i])
             if found is not None:
                 return found
@@ -138,7 +138,9 @@ def first_difference(a: Any, b: Any, parts: list[str | int]) -> list[str | int] 
     return None if (type(a), a) == (type(b), b) else parts
 
 
-def _put(table: dict[str, Any], owners: dict[str, str], name: str, value: Any, where: str, parts: list[str | int]) -> None:
+def _put(
+    table: dict[str, Any], owners: dict[str, str], name: str, value: Any, where: str, parts: list[str | int]
+) -> None:
     if name in table:
         diff = first_difference(table[name], value, [*parts, name])
         if diff is not None:
@@ -178,10 +180,24 @@ def merge_fragments(fragments: list[Fragment]) -> dict[str, Any]:
         for section, items in doc.get("components", {}).items():
             table = components.setdefault(section, {})
             for name, value in items.items():
-                _put(table, owners.setdefault(f"components.{section}", {}), name, value, fragment.where, ["components", section])
+                _put(
+                    table,
+                    owners.setdefault(f"components.{section}", {}),
+                    name,
+                    value,
+                    fragment.where,
+                    ["components", section],
+                )
         for path, item in doc["paths"].items():
             for key, value in item.items():
-                _put(paths.setdefault(path, {}), owners.setdefault(f"paths.{path}", {}), key, value, fragment.where, ["paths", path])
+                _put(
+                    paths.setdefault(path, {}),
+                    owners.setdefault(f"paths.{path}", {}),
+                    key,
+                    value,
+                    fragment.where,
+                    ["paths", path],
+                )
     merged["openapi"] = top["openapi"]
     merged["info"] = {
         "title": first.get("info", {}).get("title", "merged"),
@@ -195,7 +211,10 @@ def merge_fragments(fragments: list[Fragment]) -> dict[str, Any]:
     merged["tags"] = list(tags.values())
     by_where = {fragment.where: fragment for fragment in fragments}
     merged["paths"] = {
-        path: {key: _annotated(value, by_where[owners[f"paths.{path}"][key]]) if key in HTTP_METHODS else value for key, value in item.items()}
+        path: {
+            key: _annotated(value, by_where[owners[f"paths.{path}"][key]]) if key in HTTP_METHODS else value
+            for key, value in item.items()
+        }
         for path, item in paths.items()
     }
     merged["components"] = components
@@ -231,9 +250,9 @@ def parse_target(target: str) -> list[str | int]:
 def _resolve(doc: Any, parts: list[str | int]) -> Any:
     node = doc
     for part in parts:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             node = node[part]
         else:
             return None
@@ -281,7 +300,9 @@ def apply_overlay(doc: dict[str, Any], overlay: dict[str, Any], name: str) -> di
         parts = parse_target(action["target"])
         node = _resolve(doc, parts)
         if node is None:
-            raise MergeError(f"{name} action {number}: target {action['target']} matches nothing in the merged document")
+            raise MergeError(
+                f"{name} action {number}: target {action['target']} matches nothing in the merged document"
+            )
         if action.get("remove") is True:
             parent = _resolve(doc, parts[:-1])
             del parent[parts[-1]]
@@ -362,9 +383,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != text:
-            print(f"specs.merge: {args.out} is not what the merge makes from its sources; run: python -m specs.merge", file=sys.stderr)
+            print(
+                f"specs.merge: {args.out} is not what the merge makes from its sources; run: python -m specs.merge",
+                file=sys.stderr,
+            )
             return 1
-        print(f"specs.merge: {args.out} is up to date ({len(operations(doc))} operations, {len(doc['x-runai-overlays'])} overlays)")
+        print(
+            f"specs.merge: {args.out} is up to date "
+            f"({len(operations(doc))} operations, {len(doc['x-runai-overlays'])} overlays)"
+        )
         return 0
     try:
         write_atomically(args.out, text)

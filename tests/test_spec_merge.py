@@ -127,7 +127,8 @@ def test_overlay_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
     overlays = tmp_path / "overlays"
     shutil.copytree(OVERLAYS_DIR, overlays)
     (overlays / "zz-bad.yaml").write_text(
-        "overlay: 1.0.0\ninfo: {title: t, version: '1'}\nactions:\n  - target: $.components.schemas.Nope\n    update: {x: 1}\n"
+        "overlay: 1.0.0\ninfo: {title: t, version: '1'}\n"
+        "actions:\n  - target: $.components.schemas.Nope\n    update: {x: 1}\n"
     )
     result = run_merge("--overlays", overlays, "--out", tmp_path / "out.json")
     assert result.returncode == 2
