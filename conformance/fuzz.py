@@ -1,0 +1,277 @@
+"""Schemathesis over the merged spec, taught the contract where the schema is silent.
+
+- Our strategies are registered as formats on an in-memory copy of `specs/runai.json`, so positive
+  cases draw `filterBy` terms from the grammar and emails and tenant names from the published
+  patterns, not random strings that a correct server rightly rejects.
+- Every case is made safe before it is sent: names get the run tag, and path ids of operations
+  that change state point only at resources this run created, or at ids that cannot exist.
+- Every failure is classified to the CONTRACT rule it breaks.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
+
+from conformance.checks import CHECK_RULES
+from specs import load_spec
+from strategies import emails, filter_by, tenants
+
+EMAIL_PATTERN = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$")
+TENANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]$")
+MAX_EMAIL = 254
+
+# Operations whose path id names a resource they change: never sent a random id.
+USER_WRITES = {"delete_user_by_id", "logout_user", "reset_user_password"}
+TENANT_WRITES = {"delete_tenant_by_id"}
+
+FORMATS = {
+    "runai-filter-term": filter_by.terms(),
+    "runai-email": emails.emails(max_size=MAX_EMAIL - 16),  # room for the run tag
+    "runai-tenant-name": tenants.tenant_names(max_size=40),
+}
+
+# Per-operation rule for what Schemathesis' response checks find (status, content type, schema).
+OPERATION_RULES = {
+    "get_users": "LIST-1",
+    "count_users": "LIST-7",
+    "create_user": "USR-1",
+    "get_user_by_id": "USR-4",
+    "delete_user_by_id": "USR-6",
+    "logout_user": "USR-9",
+    "reset_user_password": "USR-8",
+    "change_user_password": "USR-10",
+    "get_tenants": "TEN-5",
+    "create_tenant": "TEN-1",
+    "get_tenant_by_id": "TEN-4",
+    "delete_tenant_by_id": "TEN-5",
+}
+
+
+# What a fuzzed operation proves when it passes: the response checks plus the operation's own rules.
+COMMON_RULES = ("ERR-1", "ERR-2", "ERR-3")
+FUZZ_RULES = {
+    "get_users": ("LIST-1", "LIST-2", "LIST-3", "LIST-5", "LIST-6", "LIST-8", "USR-5"),
+    "count_users": ("LIST-7", "LIST-2", "LIST-3"),
+    "create_user": ("USR-1", "USR-2"),
+    "get_user_by_id": ("USR-4", "USR-5"),
+    "delete_user_by_id": ("USR-6",),
+    "logout_user": ("USR-9",),
+    "reset_user_password": ("USR-8",),
+    "change_user_password": ("USR-10",),
+    "get_tenants": ("TEN-3",),
+    "create_tenant": ("TEN-1", "TEN-1a", "TEN-2", "TEN-3"),
+    "get_tenant_by_id": ("TEN-3", "TEN-4"),
+    "delete_tenant_by_id": ("TEN-5",),
+}
+
+
+def operation_ids() -> dict[str, str]:
+    """'METHOD /path' label -> operationId, for every operation of the merged spec."""
+    spec = load_spec()
+    return {f"{m.upper()} {p}": op["operationId"] for p, item in spec["paths"].items() for m, op in item.items()}
+
+
+def fuzz_spec() -> dict[str, Any]:
+    """The merged spec with our formats on the fields the grammar and patterns describe."""
+    spec = copy.deepcopy(load_spec())
+    components = spec["components"]
+    components["parameters"]["usersFilterBy"]["schema"]["items"]["format"] = "runai-filter-term"
+    components["schemas"]["UserCreationRequest"]["properties"]["email"]["format"] = "runai-email"
+    tenant = components["schemas"]["TenantCreationRequest"]["properties"]
+    tenant["name"]["format"] = "runai-tenant-name"
+    tenant["email"]["format"] = "runai-email"
+    return spec
+
+
+def load_schema() -> Any:
+    """The Schemathesis schema the fuzz tests are parametrized from (parsed once per process)."""
+    for name, strategy in FORMATS.items():
+        schemathesis.openapi.format(name, strategy)
+    config = SchemathesisConfig.from_dict(
+        {
+            "generation": {
+                # The contract does not ask a server to reject unknown query parameters, and the
+                # token is the suite's to set (AUTH-1 tests cover missing and bad tokens).
+                "allow-extra-parameters": False,
+                "with-security-parameters": False,
+            },
+            "operations": [
+                {
+                    # A wrong current password is 400 or 403 (USR-10): fuzzed passwords are always wrong.
+                    "include-operation-id": "change_user_password",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "404"]}},
+                },
+            ],
+        }
+    )
+    schema = schemathesis.openapi.from_dict(fuzz_spec(), config=config)
+    schema.hook(filter_query)
+    return schema
+
+
+def filter_query(ctx: Any, query: dict[str, Any] | None) -> bool:
+    """Drop cases whose filterBy serializes to nothing. `filterBy=` is an empty list of terms, which
+    filters nothing (LIST-3); Schemathesis may mean it as the invalid `[""]`, which looks the same on
+    the wire. The listing properties test the empty filterBy on purpose."""
+    value = (query or {}).get("filterBy")
+    if isinstance(value, list):
+        value = ",".join(map(str, value))
+    return value != ""
+
+
+# ------------------------------------------------------------------------------ making cases safe
+
+
+def tag_email(email: Any, tag: str) -> Any:
+    """A valid email with the run tag on its local part (trimmed to fit 254); anything else unchanged."""
+    if not isinstance(email, str) or not EMAIL_PATTERN.match(email) or not 5 <= len(email) <= MAX_EMAIL:
+        return email
+    local, domain = email.rsplit("@", 1)
+    room = MAX_EMAIL - len(domain) - 1 - len(tag) - 1
+    if room < 1:
+        return email
+    return f"{tag}-{local[:room]}@{domain}"
+
+
+def tag_tenant_name(name: Any, tag: str) -> Any:
+    """A valid tenant name with the run tag in front; anything else unchanged."""
+    if not isinstance(name, str) or not TENANT_NAME_PATTERN.match(name):
+        return name
+    return f"{tag}-{name}"
+
+
+def make_safe(
+    case: Any, *, tag: str, user_ids: list[str], tenant_ids: list[int], nonexistent_user: str, pick: int
+) -> None:
+    """Tag created names and point state-changing path ids at this run's own resources (in place)."""
+    op = str(case.operation.definition.raw.get("operationId", ""))
+    if isinstance(case.body, dict):
+        if op == "create_user" and "email" in case.body:
+            case.body["email"] = tag_email(case.body["email"], tag)
+            case.meta and case.meta.mark_dirty(ParameterLocation.BODY)
+        if op == "create_tenant" and "name" in case.body:
+            case.body["name"] = tag_tenant_name(case.body["name"], tag)
+            case.meta and case.meta.mark_dirty(ParameterLocation.BODY)
+    if (
+        op == "get_user_by_id"
+        and user_ids
+        and pick % 2 == 0
+        and not (case.meta and case.meta.is_negative_at(ParameterLocation.PATH))
+    ):
+        # Reads are safe with any id; half of them read this run's users, so their bodies get judged too.
+        case.path_parameters = {**(case.path_parameters or {}), "userId": user_ids[pick // 2 % len(user_ids)]}
+        case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
+    if op in USER_WRITES:
+        choices = [*user_ids, nonexistent_user]
+        case.path_parameters = {**(case.path_parameters or {}), "userId": choices[pick % len(choices)]}
+        case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
+    if (
+        op in TENANT_WRITES
+        and isinstance((case.path_parameters or {}).get("tenantId"), int)
+        and case.path_parameters["tenantId"] >= 0
+    ):
+        if not tenant_ids:
+            raise LookupError("no tenant of this run to delete")
+        case.path_parameters = {**case.path_parameters, "tenantId": tenant_ids[pick % len(tenant_ids)]}
+        case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
+
+
+# ------------------------------------------------------------------------------ classifying failures
+
+
+def check_name(failure: Any) -> str:
+    match = re.search(r"`([^`]+)`", str(getattr(failure, "title", "")))
+    return match.group(1) if match else ""
+
+
+def rules_of(failure: Any, case: Any, status: int | None, culprit: str | None = None) -> tuple[str, ...]:
+    """The CONTRACT rule(s) a Schemathesis failure shows broken."""
+    kind = type(failure).__name__
+    op = str(case.operation.definition.raw.get("operationId", ""))
+    if kind == "CustomFailure":
+        return CHECK_RULES.get(check_name(failure), ("ERR-3",))
+    if kind in ("ServerError", "ContentTypeServerError"):
+        return ("ERR-3",)
+    if kind == "IgnoredAuth":
+        return ("AUTH-1",)
+    if kind == "AcceptedNegativeData":
+        return (negative_rule(case, op),)
+    if kind == "RejectedPositiveData":
+        return (positive_rule(case, op, culprit),)
+    if (
+        status is not None
+        and status >= 400
+        and kind in ("JsonSchemaError", "UndefinedContentType", "MissingContentType", "MalformedJson")
+    ):
+        return ("ERR-1",)
+    return (OPERATION_RULES.get(op, "ERR-2"),)
+
+
+def negative_rule(case: Any, op: str) -> str:
+    """The rule broken when the target accepted a schema-violating request."""
+    body = case.body if isinstance(case.body, dict) else {}
+    query = case.query or {}
+    if (
+        op == "create_user"
+        and isinstance(body.get("email"), str)
+        and not (EMAIL_PATTERN.match(body["email"]) and 5 <= len(body["email"]) <= MAX_EMAIL)
+    ):
+        return "USR-2"
+    if op == "create_tenant":
+        name, email = body.get("name"), body.get("email")
+        if (isinstance(name, str) and not TENANT_NAME_PATTERN.match(name)) or (
+            isinstance(email, str) and not EMAIL_PATTERN.match(email)
+        ):
+            return "TEN-2"
+    if op == "change_user_password":
+        return "USR-10"
+    if op in ("get_users", "count_users"):
+        if _invalid_int(query.get("offset"), 0, None) or _invalid_int(query.get("limit"), 1, 500):
+            return "LIST-6"
+        if "sortBy" in query or "sortOrder" in query:
+            return "LIST-5"
+        if "filterBy" in query:
+            return "LIST-3"
+    return "ERR-2"
+
+
+def positive_rule(case: Any, op: str, culprit: str | None = None) -> str:
+    """The rule broken when the target rejected a schema-valid request."""
+    body = case.body if isinstance(case.body, dict) else {}
+    if op == "create_tenant":
+        return "TEN-1a" if "role" in body and body["role"] is None else "TEN-2"
+    if op == "create_user":
+        return "USR-2"
+    if op in ("get_user_by_id", "delete_user_by_id", "logout_user", "reset_user_password"):
+        return "USR-7"  # any string is a valid id; one that names no user gets 404, not a rejection
+    if op in ("get_users", "count_users"):
+        return LIST_PARAMETER_RULES.get(culprit or "", "LIST-6")
+    return OPERATION_RULES.get(op, "ERR-2")
+
+
+# The rule a listing parameter serves, for a valid value of it that the target rejected.
+LIST_PARAMETER_RULES = {
+    "filterBy": "LIST-2",
+    "filter": "LIST-8",
+    "sortBy": "LIST-5",
+    "sortOrder": "LIST-5",
+    "offset": "LIST-6",
+    "limit": "LIST-6",
+    "search": "LIST-4",
+}
+
+
+def _invalid_int(value: Any, low: int, high: int | None) -> bool:
+    if value is None:
+        return False
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return True
+    return number < low or (high is not None and number > high)

@@ -1,0 +1,192 @@
+"""The one configuration object of a run: which target, with which credentials, how deep, tagged how.
+
+Built once from command-line options and environment variables by the plugin, then handed to
+fixtures. Nothing else reads the environment. Every problem is a `ConfigError` whose message is
+one line that says what to fix.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ROLES = ("operator", "admin", "viewer", "peer")
+TAG_PREFIX = "rcf-"  # every name a run creates starts with this, then the run id
+
+
+class ConfigError(Exception):
+    """Bad input to the suite (options, credentials file, target); the message is one line."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard a run pushes: examples per fuzzed operation, property examples, state machine depth."""
+
+    name: str
+    fuzz_examples: int
+    property_examples: int
+    stateful_examples: int
+    stateful_steps: int
+
+
+PROFILES = {
+    "smoke": Profile("smoke", fuzz_examples=10, property_examples=5, stateful_examples=2, stateful_steps=8),
+    "ci": Profile("ci", fuzz_examples=40, property_examples=15, stateful_examples=5, stateful_steps=15),
+    "nightly": Profile("nightly", fuzz_examples=300, property_examples=100, stateful_examples=40, stateful_steps=40),
+}
+
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    """How the suite gets a token for one role: client credentials, or a fixed token."""
+
+    role: str
+    client_id: str | None = None
+    client_secret: str | None = None
+    token: str | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in (self.client_secret, self.token) if s]
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    roles: dict[str, RoleCredentials]
+    profile: Profile
+    read_only: bool = False
+    report_dir: Path = Path("reports")
+    run_tag: str = field(default_factory=lambda: new_run_tag())
+    embedded: bool = False
+    credentials_file: Path | None = None
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every configured secret, for redaction."""
+        return [s for creds in self.roles.values() for s in creds.secrets]
+
+    def describe(self) -> str:
+        """A one-line, secret-free description for report headers."""
+        roles = ", ".join(sorted(self.roles))
+        where = "embedded reference server at " if self.embedded else ""
+        mode = ", read-only" if self.read_only else ""
+        return f"{where}{self.url} (roles: {roles}; profile {self.profile.name}; run tag {self.run_tag}{mode})"
+
+
+def new_run_tag() -> str:
+    """`rcf-` and 8 hex digits: fits emails and tenant names, and a sweep can find it."""
+    return f"{TAG_PREFIX}{_secrets.token_hex(4)}"
+
+
+def check_url(url: str, source: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{source}: {url!r} is not an http(s) URL (example: https://staging.example.com)")
+    return url.rstrip("/")
+
+
+def load_credentials(path: Path) -> tuple[str | None, dict[str, RoleCredentials]]:
+    """The target URL (if the file names one) and the roles of a credentials file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"credentials file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"credentials file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"credentials file {path} is not valid TOML: {exc}") from None
+    url = None
+    target = data.get("target", {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"credentials file {path}: [target] must be a table")
+    if "url" in target:
+        if not isinstance(target["url"], str):
+            raise ConfigError(f"credentials file {path}: target.url must be a string")
+        url = check_url(target["url"], f"credentials file {path}: target.url")
+    raw_roles = data.get("roles")
+    if not isinstance(raw_roles, dict) or not raw_roles:
+        raise ConfigError(f"credentials file {path} has no [roles.admin] table (see README: the credentials file)")
+    roles: dict[str, RoleCredentials] = {}
+    for role, entry in raw_roles.items():
+        if role not in ROLES:
+            raise ConfigError(
+                f"credentials file {path}: unknown role [roles.{role}] (expected one of {', '.join(ROLES)})"
+            )
+        roles[role] = _role(path, role, entry)
+    if "admin" not in roles:
+        raise ConfigError(f"credentials file {path} has no [roles.admin] table; the Users API needs it")
+    return url, roles
+
+
+def _role(path: Path, role: str, entry: Any) -> RoleCredentials:
+    where = f"credentials file {path}: [roles.{role}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(entry) - {"client_id", "client_secret", "token"}
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown key(s) {', '.join(sorted(unknown))} (use client_id and client_secret, or token)"
+        )
+    values = {k: entry.get(k) for k in ("client_id", "client_secret", "token")}
+    for key, value in values.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{where}: {key} must be a non-empty string")
+    if values["token"]:
+        if values["client_id"] or values["client_secret"]:
+            raise ConfigError(f"{where}: give either token, or client_id and client_secret, not both")
+        return RoleCredentials(role, token=values["token"])
+    if not values["client_id"] or not values["client_secret"]:
+        raise ConfigError(f"{where} needs client_id and client_secret (or token)")
+    return RoleCredentials(role, client_id=values["client_id"], client_secret=values["client_secret"])
+
+
+def build_target(
+    *,
+    url: str | None,
+    credentials: Path | None,
+    token: str | None,
+    profile: str,
+    read_only: bool,
+    report_dir: Path,
+    embedded_url: str | None = None,
+) -> Target:
+    """A Target from the already-read options (the plugin reads options and environment; this checks them)."""
+    if profile not in PROFILES:
+        raise ConfigError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
+    file_url, roles = (None, {})
+    if credentials is not None:
+        file_url, roles = load_credentials(credentials)
+    if token is not None:
+        if not token.strip():
+            raise ConfigError("--token / RUNAI_TOKEN is empty")
+        roles = {**roles, "admin": RoleCredentials("admin", token=token.strip())}
+    if url is not None:
+        if not url.strip():
+            raise ConfigError(
+                "--target-url / RUNAI_TARGET_URL is empty: give the target's base URL, or leave it unset for the embedded reference server"
+            )
+        url = check_url(url.strip(), "--target-url")
+    url = url or file_url or embedded_url
+    if url is None:
+        raise ConfigError("no target: give --target-url (or RUNAI_TARGET_URL), or a credentials file with [target] url")
+    if not roles:
+        raise ConfigError(
+            "no credentials: give --credentials FILE (or RUNAI_CREDENTIALS), or --token TOKEN (or RUNAI_TOKEN)"
+        )
+    return Target(
+        url=url,
+        roles=roles,
+        profile=PROFILES[profile],
+        read_only=read_only,
+        report_dir=report_dir,
+        embedded=embedded_url is not None and url == embedded_url,
+        credentials_file=credentials,
+    )

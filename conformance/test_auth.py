@@ -1,0 +1,199 @@
+"""AUTH-1 on every operation (no, malformed, tampered, unsigned, foreign-signed and expired tokens) and
+AUTH-3 (the token endpoint's grants)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+import pytest
+
+from conformance.api import Api, ContractViolation, jwt_claims
+from conformance.fuzz import operation_ids
+from conformance.rules import rule
+
+OPERATIONS = sorted(operation_ids().items(), key=lambda kv: kv[1])
+MAX_EXPIRY_WAIT = 20.0  # seconds the expired-token test waits for a short-lived token to expire
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(token: str, kind: str) -> str:
+    """A bad token derived from a good one: payload altered after signing, alg none, another key."""
+    header, payload, signature = token.split(".")
+    claims = jwt_claims(token)
+    if kind == "tampered":
+        altered = {**claims, "sub": f"{claims.get('sub', '')}-x", "exp": int(claims.get("exp", time.time())) + 3600}
+        return f"{header}.{b64url(json.dumps(altered).encode())}.{signature}"
+    if kind == "alg-none":
+        return f"{b64url(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{payload}."
+    if kind == "foreign-key":
+        head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        mac = hmac.new(secrets.token_bytes(32), f"{head}.{payload}".encode(), hashlib.sha256).digest()
+        return f"{head}.{payload}.{b64url(mac)}"
+    raise ValueError(kind)
+
+
+def request_for(api: Api, op: str, label: str, pool: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """A request that is right in every way but its token, aimed only at this run's own resources."""
+    method, path = label.split(" ", 1)
+    path = path.replace("{userId}", pool["user_id"]).replace("{tenantId}", str(pool["tenant_id"]))
+    body: dict[str, Any] = {}
+    if op == "create_user":
+        body = {"json": {"email": f"{api.ledger.tagged('auth-' + secrets.token_hex(3))}@example.com"}}
+    elif op == "create_tenant":
+        body = {"json": {"name": api.ledger.tagged("auth-" + secrets.token_hex(3)), "email": "owner@example.com"}}
+    elif op == "change_user_password":
+        body = {"json": {"currentPassword": "not-the-password", "newPassword": "another-password-1"}}
+    return method, path, body
+
+
+@pytest.fixture(scope="module")
+def auth_pool(api: Api) -> dict[str, Any]:
+    """A user and (with the operator role) a tenant of this run, for operations that need an id."""
+    if api.target.read_only:
+        return {"user_id": api.ledger.nonexistent_user_id(), "tenant_id": 2147483000}
+    user = api.create_user("auth-target")
+    tenant_id = 2147483000
+    if api.target.has_role("operator"):
+        created = api.create_tenant()
+        if created.status_code == 201:
+            tenant_id = created.json()["tenant"]["id"]
+    return {"user_id": user["id"], "tenant_id": tenant_id}
+
+
+def good_token(api: Api) -> str:
+    token = api.tokens.token("admin")
+    if len(token.split(".")) != 3 or not jwt_claims(token):
+        pytest.skip("the target's tokens are not JWTs, so they cannot be tampered with")
+    return token
+
+
+def expect_401(api: Api, answer: Any, what: str) -> None:
+    if answer.status_code != 401:
+        raise ContractViolation("AUTH-1", f"{what}: expected 401, got {answer.status_code}\n{api.evidence(answer)}")
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or body.get("code") != 401 or not isinstance(body.get("message"), str):
+        raise ContractViolation(
+            ["AUTH-1", "ERR-1"], f"{what}: the 401 is not an Error body with code 401\n{api.evidence(answer)}"
+        )
+
+
+@rule("AUTH-1")
+@pytest.mark.parametrize("kind", ["none", "malformed", "tampered", "alg-none", "foreign-key"])
+@pytest.mark.parametrize(("label", "op"), OPERATIONS, ids=[op for _, op in OPERATIONS])
+def test_bad_token_gets_401(api: Api, auth_pool: dict[str, Any], label: str, op: str, kind: str) -> None:
+    method, path, body = request_for(api, op, label, auth_pool)
+    if api.target.read_only and method != "GET":
+        pytest.skip("read-only run: no POST or DELETE is sent")
+    token = (
+        {"none": None, "malformed": "not-a-token"}.get(kind)
+        if kind in ("none", "malformed")
+        else forge(good_token(api), kind)
+    )
+    answer = api.http.request(method, path, headers={"Authorization": f"Bearer {token}"} if token else {}, **body)
+    api.remember(answer, op, "admin")
+    expect_401(api, answer, f"{label} with a {kind} token")
+
+
+@rule("AUTH-1")
+def test_expired_token_gets_401(api: Api) -> None:
+    token = good_token(api)
+    claims = jwt_claims(token)
+    lifetime = float(claims.get("exp", 0)) - float(claims.get("iat", time.time()))
+    if not 0 < lifetime <= MAX_EXPIRY_WAIT:
+        pytest.skip(
+            f"the target's tokens live {lifetime:.0f} s; the expired-token check waits at most {MAX_EXPIRY_WAIT:.0f} s"
+        )
+    creds = api.target.roles["admin"]
+    answer = api.tokens.grant(
+        {"grantType": "client_credentials", "clientID": creds.client_id, "clientSecret": creds.client_secret}
+    )
+    fresh = answer.json()["accessToken"]
+    deadline = float(jwt_claims(fresh)["exp"]) + 1.5
+    while time.time() < deadline:
+        time.sleep(min(0.5, max(0.0, deadline - time.time())))
+    expect_401(api, api.http.get("/api/v1/users", headers={"Authorization": f"Bearer {fresh}"}), "an expired token")
+
+
+def client_credentials(api: Api) -> tuple[str, str]:
+    creds = api.target.roles["admin"]
+    if not creds.client_id or not creds.client_secret:
+        pytest.skip("the admin role is a fixed token; the grants need client_id and client_secret")
+    return creds.client_id, creds.client_secret
+
+
+@rule("AUTH-3")
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ("client_credentials", "clientID", "clientSecret"),
+        ("app_token", "AppId", "AppSecret"),
+        ("app_token", "appId", "appSecret"),
+        ("app_token", "APPID", "appsecret"),
+    ],
+    ids=["client_credentials", "app_token", "app_token-camel", "app_token-mixed-case"],
+)
+def test_token_grant_answers_a_jwt(api: Api, keys: tuple[str, str, str]) -> None:
+    client_id, client_secret = client_credentials(api)
+    grant, id_key, secret_key = keys
+    answer = api.tokens.grant({"grantType": grant, id_key: client_id, secret_key: client_secret})
+    if answer.status_code != 200:
+        raise ContractViolation(
+            "AUTH-3",
+            f"the {grant} grant with keys {id_key}/{secret_key}: expected 200, got {answer.status_code}\n{api.evidence(answer)}",
+        )
+    data = answer.json()
+    exp = jwt_claims(str(data.get("accessToken", ""))).get("exp")
+    if (
+        not isinstance(data.get("expiresIn"), int)
+        or data["expiresIn"] <= 0
+        or not isinstance(exp, (int, float))
+        or exp <= time.time()
+    ):
+        raise ContractViolation(
+            "AUTH-3",
+            f"the {grant} grant answered no usable {{accessToken (JWT with exp), expiresIn}}\n{api.evidence(answer)}",
+        )
+
+
+@rule("AUTH-3")
+def test_bad_credentials_get_401(api: Api) -> None:
+    client_id, client_secret = client_credentials(api)
+    for body in (
+        {"grantType": "client_credentials", "clientID": client_id, "clientSecret": client_secret + "x"},
+        {"grantType": "app_token", "AppId": client_id, "AppSecret": "wrong-" + secrets.token_hex(4)},
+    ):
+        answer = api.tokens.grant(body)
+        if answer.status_code != 401:
+            raise ContractViolation(
+                "AUTH-3",
+                f"a wrong secret for {body['grantType']}: expected 401, got {answer.status_code}\n{api.evidence(answer)}",
+            )
+
+
+@rule("AUTH-3")
+def test_password_grant_for_a_created_user(api: Api) -> None:
+    user = api.create_user("grant")
+    answer = api.tokens.user_token(user["username"], user["tempPassword"])
+    if answer.status_code != 200 or not jwt_claims(str(answer.json().get("accessToken", ""))).get("exp"):
+        raise ContractViolation(
+            "AUTH-3",
+            f"the password grant with a new user's temporary password: expected 200 and a JWT\n{api.evidence(answer)}",
+        )
+    wrong = api.tokens.user_token(user["username"], "wrong-" + secrets.token_hex(6))
+    if wrong.status_code != 401:
+        raise ContractViolation(
+            "AUTH-3",
+            f"the password grant with a wrong password: expected 401, got {wrong.status_code}\n{api.evidence(wrong)}",
+        )

@@ -1,0 +1,121 @@
+"""Every operation of specs/runai.json, fuzzed by Schemathesis: positive and negative cases, its
+built-in checks and the contract checks of conformance/checks.py (ERR-1, USR-1, USR-5, TEN-1, TEN-3)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from schemathesis.core.failures import FailureGroup
+
+from conformance import checks  # noqa: F401  (registers the contract checks with Schemathesis)
+from conformance.api import WRITE_METHODS, Api, ContractViolation
+from conformance.fuzz import load_schema, make_safe, rules_of
+from conformance.redact import curl
+
+schema = load_schema()
+TIMEOUT = 30
+
+
+@dataclass
+class FuzzPool:
+    """Resources this run created for the fuzzer's path ids, and a local user for /me/password."""
+
+    user_ids: list[str]
+    tenant_ids: list[int]
+    me_token: str | None
+    picks: itertools.count = field(default_factory=itertools.count)
+
+
+@pytest.fixture(scope="session")
+def fuzz_pool(api: Api) -> FuzzPool:
+    if api.target.read_only:
+        return FuzzPool([], [], None)
+    users = [api.create_user(f"fuzz{i}") for i in range(3)]
+    me = api.create_user("fuzz-me")
+    answer = api.tokens.user_token(me["username"], me["tempPassword"])
+    me_token = answer.json().get("accessToken") if answer.status_code == 200 else None
+    tenant_ids = []
+    if api.target.has_role("operator"):
+        for _ in range(2):
+            created = api.create_tenant()
+            if created.status_code == 201:
+                tenant_ids.append(created.json()["tenant"]["id"])
+    return FuzzPool([u["id"] for u in users], tenant_ids, me_token)
+
+
+def auth_headers(api: Api, pool: FuzzPool, op: str, path: str) -> dict[str, str]:
+    if op == "change_user_password":
+        if pool.me_token is None:
+            pytest.skip("no local user token for /me/password (read-only run, or the password grant failed)")
+        return {"Authorization": f"Bearer {pool.me_token}"}
+    return api.tokens.headers("operator" if path.startswith("/api/v1/tenants") else "admin")
+
+
+def violation(
+    api: Api, case: Any, response: Any, group: FailureGroup, headers: dict[str, str], seed: int
+) -> ContractViolation:
+    """One ContractViolation for all failures of a call: rules, what broke, the exchange, a curl line."""
+    found: list[str] = []
+    lines = []
+    culprit = (
+        rejected_parameter(api, case, headers)
+        if any(type(f).__name__ == "RejectedPositiveData" for f in group.exceptions)
+        else None
+    )
+    for failure in group.exceptions:
+        failure_rules = rules_of(failure, case, response.status_code, culprit)
+        found += [r for r in failure_rules if r not in found]
+        lines.append(f"- [{', '.join(failure_rules)}] {failure.title}: {str(getattr(failure, 'message', '')).strip()}")
+    request = response.request
+    body = request.body if isinstance(request.body, (bytes, str)) else None
+    lines += [
+        f"request:  {request.method} {request.url}",
+        *(
+            [f"  body: {body[:1500] if isinstance(body, str) else body[:1500].decode('utf-8', 'replace')}"]
+            if body
+            else []
+        ),
+        f"response: {response.status_code} {response.text[:1500]}",
+        f"reproduce: {curl(str(request.method), str(request.url), {**dict(request.headers), **headers}, body, api.redact)}",
+        f"replay: add --hypothesis-seed={seed} to the pytest command",
+    ]
+    return ContractViolation(found, api.redact(f"{case.operation.label}:\n" + "\n".join(lines)))
+
+
+def rejected_parameter(api: Api, case: Any, headers: dict[str, str]) -> str | None:
+    """Which query parameter of a rejected valid listing request is rejected on its own (re-sent alone)."""
+    if case.method.upper() != "GET" or not case.query:
+        return None
+    for name, value in case.query.items():
+        alone = ",".join(map(str, value)) if isinstance(value, list) else value
+        if api.http.get(case.formatted_path, params={name: alone}, headers=headers).status_code == 400:
+            return name
+    return None
+
+
+@schema.parametrize()
+def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: pytest.FixtureRequest) -> None:
+    op = str(case.operation.definition.raw.get("operationId"))
+    if api.target.read_only and case.method.upper() in WRITE_METHODS:
+        pytest.skip("read-only run: no POST or DELETE is sent")
+    headers = auth_headers(api, fuzz_pool, op, case.path)
+    try:
+        make_safe(
+            case,
+            tag=api.ledger.run_tag,
+            user_ids=fuzz_pool.user_ids,
+            tenant_ids=fuzz_pool.tenant_ids,
+            nonexistent_user=api.ledger.nonexistent_user_id(),
+            pick=next(fuzz_pool.picks),
+        )
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    response = case.call(base_url=api.target.url, headers=headers, timeout=TIMEOUT)
+    api.remember(response, op, "admin")
+    try:
+        case.validate_response(response, headers=headers)
+    except FailureGroup as group:
+        raise violation(api, case, response, group, headers, request.config.option.hypothesis_seed) from None
