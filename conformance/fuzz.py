@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
@@ -146,17 +147,36 @@ def tag_tenant_name(name: Any, tag: str) -> Any:
     return f"{tag}-{name}"
 
 
+def could_name_a_tenant(value: Any) -> bool:
+    """Whether a server could read this path value as an existing tenant's id: any spelling of a
+    non-negative integer (an int, "7", " +07 ", "7.0"). Such values are never sent to a delete."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number >= 0 and number == int(number)
+
+
 def make_safe(
-    case: Any, *, tag: str, user_ids: list[str], tenant_ids: list[int], nonexistent_user: str, pick: int
+    case: Any,
+    *,
+    tag: str,
+    user_ids: list[str],
+    doomed_user_ids: list[str],
+    tenant_ids: list[int],
+    nonexistent_user: str,
+    pick: int,
 ) -> None:
-    """Tag created names and point state-changing path ids at this run's own resources (in place)."""
+    """Tag created names and point state-changing path ids at this run's own resources (in place).
+    Deletes get users of their own (`doomed_user_ids`), so the others stay readable for every operation."""
     op = str(case.operation.definition.raw.get("operationId", ""))
     if isinstance(case.body, dict):
         if op == "create_user" and "email" in case.body:
             case.body["email"] = tag_email(case.body["email"], tag)
             case.meta and case.meta.mark_dirty(ParameterLocation.BODY)
         if op == "create_tenant" and "name" in case.body:
-            case.body["name"] = tag_tenant_name(case.body["name"], tag)
+            # Unique per case: Hypothesis favours short names, and repeats would mostly meet 409.
+            case.body["name"] = tag_tenant_name(case.body["name"], f"{tag}-{pick:x}")
             case.meta and case.meta.mark_dirty(ParameterLocation.BODY)
     if (
         op == "get_user_by_id"
@@ -168,14 +188,10 @@ def make_safe(
         case.path_parameters = {**(case.path_parameters or {}), "userId": user_ids[pick // 2 % len(user_ids)]}
         case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
     if op in USER_WRITES:
-        choices = [*user_ids, nonexistent_user]
+        choices = [*(doomed_user_ids if op == "delete_user_by_id" else user_ids), nonexistent_user]
         case.path_parameters = {**(case.path_parameters or {}), "userId": choices[pick % len(choices)]}
         case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
-    if (
-        op in TENANT_WRITES
-        and isinstance((case.path_parameters or {}).get("tenantId"), int)
-        and case.path_parameters["tenantId"] >= 0
-    ):
+    if op in TENANT_WRITES and could_name_a_tenant((case.path_parameters or {}).get("tenantId")):
         if not tenant_ids:
             raise LookupError("no tenant of this run to delete")
         case.path_parameters = {**case.path_parameters, "tenantId": tenant_ids[pick % len(tenant_ids)]}

@@ -24,16 +24,22 @@ class FuzzPool:
     """Resources this run created for the fuzzer's path ids, and a local user for /me/password."""
 
     user_ids: list[str]
+    doomed_user_ids: list[str]
     tenant_ids: list[int]
     me_token: str | None
-    picks: itertools.count = field(default_factory=itertools.count)
+    picks: dict[str, itertools.count] = field(default_factory=dict)
+
+    def pick(self, operation_id: str) -> int:
+        """A per-operation counter, so each operation cycles through the pool from its first case."""
+        return next(self.picks.setdefault(operation_id, itertools.count()))
 
 
 @pytest.fixture(scope="session")
 def fuzz_pool(api: Api) -> FuzzPool:
     if api.target.read_only:
-        return FuzzPool([], [], None)
+        return FuzzPool([], [], [], None)
     users = [api.create_user(f"fuzz{i}") for i in range(3)]
+    doomed = [api.create_user(f"fuzz-doomed{i}") for i in range(2)]
     me = api.create_user("fuzz-me")
     answer = api.tokens.user_token(me["username"], me["tempPassword"])
     me_token = answer.json().get("accessToken") if answer.status_code == 200 else None
@@ -43,7 +49,7 @@ def fuzz_pool(api: Api) -> FuzzPool:
             created = api.create_tenant()
             if created.status_code == 201:
                 tenant_ids.append(created.json()["tenant"]["id"])
-    return FuzzPool([u["id"] for u in users], tenant_ids, me_token)
+    return FuzzPool([u["id"] for u in users], [u["id"] for u in doomed], tenant_ids, me_token)
 
 
 def auth_headers(api: Api, pool: FuzzPool, op: str, path: str) -> dict[str, str]:
@@ -107,9 +113,10 @@ def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: p
             case,
             tag=api.ledger.run_tag,
             user_ids=fuzz_pool.user_ids,
+            doomed_user_ids=fuzz_pool.doomed_user_ids,
             tenant_ids=fuzz_pool.tenant_ids,
             nonexistent_user=api.ledger.nonexistent_user_id(),
-            pick=next(fuzz_pool.picks),
+            pick=fuzz_pool.pick(op),
         )
     except LookupError as exc:
         pytest.skip(str(exc))

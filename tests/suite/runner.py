@@ -1,0 +1,93 @@
+"""Run the conformance suite as a user would (`pytest conformance …` in a subprocess) against a
+reference server started here, and read what it reported."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reference.server import RunningServer, credentials_toml, running
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = "20261122"  # fixed, so that what a self-test proves does not depend on the draw
+RULE_IN_MESSAGE = re.compile(r"\[((?:[A-Z]+-\d+a?)(?:, [A-Z]+-\d+a?)*)\]")
+
+
+@dataclass
+class SuiteResult:
+    returncode: int
+    output: str
+    report_dir: Path
+    failed: dict[str, set[str]] = field(default_factory=dict)  # test id -> rules named by its failure
+    passed: set[str] = field(default_factory=set)
+    skipped: set[str] = field(default_factory=set)
+
+    @property
+    def failed_rules(self) -> set[str]:
+        return set().union(*self.failed.values()) if self.failed else set()
+
+
+def read_junit(path: Path) -> tuple[dict[str, set[str]], set[str], set[str]]:
+    failed: dict[str, set[str]] = {}
+    passed: set[str] = set()
+    skipped: set[str] = set()
+    for case in ET.parse(path).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is not None:
+            text = (problem.get("message") or "") + (problem.text or "")
+            rules = {r for group in RULE_IN_MESSAGE.findall(text) for r in group.split(", ")}
+            rules |= (
+                {p.get("value", "") for p in case.iter("property") if p.get("name") == "rule"} if not rules else set()
+            )
+            failed[name] = rules
+        elif case.find("skipped") is not None:
+            skipped.add(name)
+        else:
+            passed.add(name)
+    return failed, passed, skipped
+
+
+def run_suite(server: RunningServer, tmp: Path, *args: str, timeout: float = 600) -> SuiteResult:
+    """`pytest ARGS` (ARGS name the part of conformance/ to run) against `server`, reports in tmp/reports."""
+    creds = tmp / "credentials.toml"
+    creds.write_text(credentials_toml(server.store, server.url))
+    report_dir = tmp / "reports"
+    command = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+        "--credentials", str(creds), "--report-dir", str(report_dir), f"--hypothesis-seed={SEED}", *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    result = SuiteResult(done.returncode, done.stdout + done.stderr, report_dir)
+    junit = report_dir / "junit.xml"
+    if junit.exists():
+        result.failed, result.passed, result.skipped = read_junit(junit)
+    return result
+
+
+@contextmanager
+def reference(*faults: str, token_ttl: int = 3600) -> Iterator[RunningServer]:
+    with running(list(faults), token_ttl=token_ttl) as server:
+        yield server
+
+
+def tagged_leftovers(server: RunningServer) -> list[str]:
+    """Users and tenants on the server whose names carry a run tag."""
+    users = server.store.read("SELECT username FROM users WHERE username LIKE 'rcf-%'")
+    tenants = server.store.read("SELECT name FROM tenants WHERE name LIKE 'rcf-%'")
+    return [r["username"] for r in users] + [r["name"] for r in tenants]
+
+
+def untouched_snapshot(server: RunningServer) -> list[tuple]:
+    """Everything on the server the suite did not create: it must be exactly the same after a run."""
+    users = server.store.read(
+        "SELECT id, tenant_id, username, password_hash, tokens_valid_after FROM users WHERE username NOT LIKE 'rcf-%' ORDER BY id"
+    )
+    tenants = server.store.read("SELECT id, name, status, deleted FROM tenants WHERE name NOT LIKE 'rcf-%' ORDER BY id")
+    return [tuple(r) for r in users] + [tuple(r) for r in tenants]

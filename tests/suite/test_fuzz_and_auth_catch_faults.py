@@ -1,0 +1,55 @@
+"""The suite's fuzzing and auth checks: green on the clean reference, red on each planted fault they
+are meant to catch, with the failing test naming the fault's rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reference.faults import FAULTS
+from tests.suite.runner import reference, run_suite, tagged_leftovers, untouched_snapshot
+
+FUZZ = "conformance/test_fuzz.py"
+AUTH = "conformance/test_auth.py"
+# fault -> the part of the suite that must catch it
+CAUGHT_BY = {
+    "auth-accepts-expired": AUTH,
+    "auth-accepts-alg-none": AUTH,
+    "auth-grant-keys-case-sensitive": AUTH,
+    "err-conflict-code-400": FUZZ,
+    "err-404-plain-text": FUZZ,
+    "err-lenient-notify-type": FUZZ,
+    "err-crash-on-non-ascii-search": FUZZ,
+    "usr-username-lowercased": FUZZ,
+    "usr-get-leaks-temp-password": FUZZ,
+    "usr-malformed-id-400": FUZZ,
+    "ten-metric-store-echoed": FUZZ,
+    "ten-empty-contract-type-kept": FUZZ,
+    "ten-role-null-rejected": FUZZ,
+    "list-negative-offset-accepted": FUZZ,
+    "list-filter-param-rejected": FUZZ,
+}
+
+
+@pytest.mark.parametrize("part", [FUZZ, AUTH], ids=["fuzz", "auth"])
+def test_clean_reference_is_green(part: str, tmp_path: Path) -> None:
+    with reference(token_ttl=10) as server:
+        before = untouched_snapshot(server)
+        result = run_suite(server, tmp_path, part, "--profile", "ci")
+        assert result.returncode == 0, result.output[-3000:]
+        assert result.passed and not result.failed
+        assert tagged_leftovers(server) == []
+        assert untouched_snapshot(server) == before, "the run changed users or tenants it did not create"
+
+
+@pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
+def test_planted_fault_is_caught_and_named(fault: str, tmp_path: Path) -> None:
+    rule = FAULTS[fault].rule
+    with reference(fault, token_ttl=10 if fault == "auth-accepts-expired" else 3600) as server:
+        result = run_suite(server, tmp_path, CAUGHT_BY[fault], "--profile", "ci")
+        assert result.returncode == 1, result.output[-3000:]
+        assert rule in result.failed_rules, (
+            f"{fault} ({rule}) was caught as {result.failed_rules}:\n{result.output[-3000:]}"
+        )
+        assert tagged_leftovers(server) == [], "a red run left tagged resources behind"
