@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -252,10 +253,22 @@ class Api:
         )
 
 
-def sweep(api: Api, prefix: str) -> list[str]:
-    """Delete every user and tenant whose name starts with `prefix` (a run tag, or the common tag prefix).
+def _older_than(resource: dict[str, Any], cutoff: float | None) -> bool:
+    if cutoff is None:
+        return True
+    try:
+        created = datetime.fromisoformat(str(resource.get("createdAt")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False  # unknown age: leave it, it may belong to a run in progress
+    return created < cutoff
+
+
+def sweep(api: Api, prefix: str, *, older_than: float | None = None) -> list[str]:
+    """Delete every user and tenant whose name starts with `prefix` (a run tag, or the common tag prefix),
+    and, with `older_than` (seconds), only those created at least that long ago.
 
     Only names carrying the tag are touched: the tag is what makes a resource the suite's own."""
+    cutoff = None if older_than is None else time.time() - older_than
     problems: list[str] = []
     for role in ("admin", "peer"):
         if not api.target.has_role(role):
@@ -269,7 +282,11 @@ def sweep(api: Api, prefix: str) -> list[str]:
             problems.append(f"listing {role} users: {type(exc).__name__}")
             continue
         for user in users if isinstance(users, list) else []:
-            if isinstance(user, dict) and str(user.get("username", "")).startswith(prefix):
+            if (
+                isinstance(user, dict)
+                and str(user.get("username", "")).startswith(prefix)
+                and _older_than(user, cutoff)
+            ):
                 problems += api._delete_user(str(user["id"]), role)
     if api.target.has_role("operator"):
         try:
@@ -282,6 +299,7 @@ def sweep(api: Api, prefix: str) -> list[str]:
                 isinstance(tenant, dict)
                 and str(tenant.get("name", "")).startswith(prefix)
                 and isinstance(tenant.get("id"), int)
+                and _older_than(tenant, cutoff)
             ):
                 problems += api._delete_tenant(tenant["id"])
     return problems

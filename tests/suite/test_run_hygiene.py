@@ -1,0 +1,159 @@
+"""A run on a shared target: read-only means no writes, nothing tagged survives a green, red or
+interrupted run, no secret reaches the report dir, and bad input stops the run in one line."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from reference.server import credentials_toml
+from tests.suite.runner import ROOT, SEED, reference, run_suite, tagged_leftovers, untouched_snapshot
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+REFERENCE_TEMP_PASSWORD = re.compile(r"[A-Za-z0-9_-]{22}-Tp1")  # the shape of the reference's temporary passwords
+
+
+def test_read_only_sends_no_post_or_delete(tmp_path: Path) -> None:
+    with reference() as server:
+        before = untouched_snapshot(server)
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", "--read-only")
+        assert result.returncode == 0, result.output[-3000:]
+        writes = [
+            r
+            for r in server.requests
+            if r["method"] in ("POST", "PUT", "PATCH", "DELETE") and r["path"] != "/api/v1/token"
+        ]
+        assert writes == [], writes[:5]
+        assert result.passed, "a read-only run must still test the reads"
+        assert untouched_snapshot(server) == before
+
+
+def test_no_secret_in_any_report_file_even_when_the_target_leaks_them(tmp_path: Path) -> None:
+    # This fault puts temporary passwords into GET answers, which the failure evidence quotes.
+    with reference("usr-get-leaks-temp-password") as server:
+        result = run_suite(server, tmp_path, "conformance/test_fuzz.py", "--profile", "ci")
+        assert result.returncode == 1
+        secrets = [c["client_secret"] for c in server.credentials.values()]
+        files = [p for p in result.report_dir.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".json" for p in files) and (result.report_dir / "junit.xml").exists()
+        for path in [*files, None]:
+            text = result.output if path is None else path.read_text(encoding="utf-8", errors="replace")
+            where = "the printed output" if path is None else str(path)
+            assert not [s for s in secrets if s in text], f"a client secret in {where}"
+            assert not JWT.search(text), f"a token in {where}"
+            assert not REFERENCE_TEMP_PASSWORD.search(text), f"a temporary password in {where}"
+        assert "[REDACTED]" in (result.report_dir / "junit.xml").read_text(), "the leak should show, redacted"
+
+
+def test_interrupted_run_leaves_nothing_tagged(tmp_path: Path) -> None:
+    with reference() as server:
+        creds = tmp_path / "credentials.toml"
+        creds.write_text(credentials_toml(server.store, server.url))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "conformance/test_fuzz.py", "-p", "no:cacheprovider", "-q",
+             "--credentials", str(creds), "--report-dir", str(tmp_path / "reports"), "--profile", "nightly",
+             f"--hypothesis-seed={SEED}"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not tagged_leftovers(server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tagged_leftovers(server), "the run never created anything to clean up"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode != 0
+        assert tagged_leftovers(server) == [], output[-2000:]
+        assert "cleanup done" in output
+
+
+def run_with(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "-q", "--report-dir", str(tmp_path / "r"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    text = done.stdout + done.stderr
+    assert done.returncode not in (0, 1, 5), text[-2000:]
+    assert "Traceback" not in text, text[-2000:]
+    said = [line for line in text.splitlines() if "runai-conformance:" in line]
+    assert len(said) == 1, text[-2000:]
+    for word in expected:
+        assert word in said[0], said[0]
+
+
+def test_broken_credentials_file_gets_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "creds.toml"
+    bad.write_text('[roles.admin]\nclient_id = "x"\nclient_secret = \n')
+    assert_one_line(
+        run_with(tmp_path, "--credentials", str(bad), "--target-url", "http://127.0.0.1:9"), str(bad), "not valid TOML"
+    )
+    bad.write_text('[roles.admin]\nclient_id = "x"\n')
+    assert_one_line(
+        run_with(tmp_path, "--credentials", str(bad), "--target-url", "http://127.0.0.1:9"), "client_secret"
+    )
+    assert_one_line(run_with(tmp_path, "--credentials", str(tmp_path / "nope.toml")), "does not exist")
+
+
+def test_unreachable_target_gets_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert_one_line(
+        run_with(tmp_path, "--target-url", f"http://127.0.0.1:{port}", "--token", "t"), "cannot reach", str(port)
+    )
+
+
+def test_target_that_is_not_this_api_gets_one_line(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert_one_line(run_with(tmp_path, "--target-url", url, "--token", "t"), "does not look like the Run:ai API")
+    finally:
+        server.shutdown()
+
+
+def test_refused_credentials_get_one_line(tmp_path: Path) -> None:
+    with reference() as server:
+        creds = tmp_path / "creds.toml"
+        creds.write_text(
+            f'[target]\nurl = "{server.url}"\n[roles.admin]\nclient_id = "t1-admin"\nclient_secret = "wrong"\n'
+        )
+        assert_one_line(run_with(tmp_path, "--credentials", str(creds)), "refused the admin credentials")
+        assert [r for r in server.requests if r["method"] != "GET" and r["path"] != "/api/v1/token"] == []
+
+
+def test_sweep_removes_one_runs_leftovers_and_nothing_else(tmp_path: Path) -> None:
+    with reference() as server:
+        creds = tmp_path / "creds.toml"
+        creds.write_text(credentials_toml(server.store, server.url))
+        left, other_run, untagged = "rcf-0000dead", "rcf-0000beef", "someone"
+        for name in (left, other_run, untagged):
+            server.store.create_user(1, f"{name}-x@example.com", "seed")
+            server.store.create_tenant({"name": f"{name}-t", "email": "o@example.com", "contract_type": "normal"})
+        before = untouched_snapshot(server)
+        command = [sys.executable, "-m", "conformance.cli", "sweep", "--credentials", str(creds)]
+        done = subprocess.run([*command, "--tag", left], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert sorted(tagged_leftovers(server)) == sorted([f"{other_run}-x@example.com", f"{other_run}-t"])
+        assert untouched_snapshot(server) == before
+        # --all spares what is younger than --older-than, so runs in progress keep their resources
+        done = subprocess.run([*command, "--all"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and len(tagged_leftovers(server)) == 2
+        done = subprocess.run(
+            [*command, "--all", "--older-than", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0 and tagged_leftovers(server) == []
+        assert untouched_snapshot(server) == before
+        bad = subprocess.run([*command, "--tag", "alice"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and "not a run tag" in bad.stderr and "Traceback" not in bad.stderr
