@@ -235,9 +235,9 @@ class Api:
             answer = self.http.delete(f"/api/v1/users/{user_id}", headers=self.tokens.headers(role))
         except (httpx.HTTPError, ConfigError) as exc:
             return [f"user {user_id}: {type(exc).__name__}"]
-        return (
-            [] if answer.status_code in (204, 200, 404) else [f"user {user_id}: DELETE answered {answer.status_code}"]
-        )
+        if answer.status_code not in (204, 200, 404):
+            return [f"user {user_id}: DELETE answered {answer.status_code}"]
+        return self._still_there(f"/api/v1/users/{user_id}", role, f"user {user_id}")
 
     def _delete_tenant(self, tenant_id: int) -> list[str]:
         try:
@@ -246,11 +246,17 @@ class Api:
             )
         except (httpx.HTTPError, ConfigError) as exc:
             return [f"tenant {tenant_id}: {type(exc).__name__}"]
-        return (
-            []
-            if answer.status_code in (200, 204, 404)
-            else [f"tenant {tenant_id}: DELETE answered {answer.status_code}"]
-        )
+        if answer.status_code not in (200, 204, 404):
+            return [f"tenant {tenant_id}: DELETE answered {answer.status_code}"]
+        return self._still_there(f"/api/v1/tenants/{tenant_id}", "operator", f"tenant {tenant_id}")
+
+    def _still_there(self, path: str, role: str, what: str) -> list[str]:
+        """A delete the target acknowledged but did not do is reported, not trusted."""
+        try:
+            answer = self.http.get(path, headers=self.tokens.headers(role))
+        except (httpx.HTTPError, ConfigError) as exc:
+            return [f"{what}: {type(exc).__name__} while checking the delete"]
+        return [] if answer.status_code == 404 else [f"{what}: still there after the target acknowledged its delete"]
 
 
 def _older_than(resource: dict[str, Any], cutoff: float | None) -> bool:

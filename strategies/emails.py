@@ -54,8 +54,10 @@ def invalid_emails() -> st.SearchStrategy[str]:
     """A near miss: no TLD, a one-letter TLD, a digit in the TLD, two @, no @, spaces, non-ASCII, empty
     local part, 4 characters, 255 characters."""
     valid = emails(max_size=60)
+    local = st.text(st.sampled_from(LOCAL_ALPHABET), min_size=1, max_size=20)
+    dotless_domain = st.text(st.sampled_from(DOMAIN_ALPHABET.replace(".", "")), min_size=1, max_size=20)
     return st.one_of(
-        valid.map(lambda e: e.rsplit(".", 1)[0]),  # no TLD
+        st.builds(lambda lp, d: f"{lp}@{d}", local, dotless_domain),  # no TLD: no dot after the @ at all
         valid.map(lambda e: e.rsplit(".", 1)[0] + ".c"),  # one-letter TLD
         valid.map(lambda e: e.rsplit(".", 1)[0] + ".c0m"),
         valid.map(lambda e: e.replace("@", "@@", 1)),

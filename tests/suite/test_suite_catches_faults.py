@@ -1,5 +1,6 @@
-"""The suite's fuzzing and auth checks: green on the clean reference, red on each planted fault they
-are meant to catch, with the failing test naming the fault's rule."""
+"""The suite: green on the clean reference, red on each planted fault a part of it is meant to catch,
+with the failing test naming the fault's rule. (The listing properties and USR-2's near-miss emails
+are the strategies issue's; their faults join this table with them.)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from tests.suite.runner import reference, run_suite, tagged_leftovers, untouched
 
 FUZZ = "conformance/test_fuzz.py"
 AUTH = "conformance/test_auth.py"
+USERS = "conformance/test_users_lifecycle.py"
+TENANTS = "conformance/test_tenants_lifecycle.py"
+ROLES = "conformance/test_roles_and_isolation.py"
 # fault -> the part of the suite that must catch it
 CAUGHT_BY = {
     "auth-accepts-expired": AUTH,
@@ -29,10 +33,32 @@ CAUGHT_BY = {
     "ten-role-null-rejected": FUZZ,
     "list-negative-offset-accepted": FUZZ,
     "list-filter-param-rejected": FUZZ,
+    "auth-viewer-can-write": ROLES,
+    "auth-admin-sees-tenants": ROLES,
+    "auth-logout-keeps-tokens": USERS,
+    "usr-duplicate-email": USERS,
+    "usr-created-at-moves": USERS,
+    "usr-created-by-self": USERS,
+    "usr-delete-keeps-user": USERS,
+    "usr-reset-repeats-password": USERS,
+    "usr-logout-204": USERS,
+    "usr-me-password-unchecked": USERS,
+    "usr-login-keeps-last-login": USERS,
+    "ten-duplicate-name": TENANTS,
+    "ten-get-unknown-403": TENANTS,
+    "ten-soft-delete-purges": TENANTS,
+    "ten-hard-delete-is-soft": TENANTS,
+    "ten-delete-unknown-200": TENANTS,
+    "iso-get-cross-tenant": ROLES,
+    "iso-delete-cross-tenant-403": ROLES,
 }
 
 
-@pytest.mark.parametrize("part", [FUZZ, AUTH], ids=["fuzz", "auth"])
+# Faults whose target acknowledges deletes it does not do: no client can clean up after them.
+DELETES_NOTHING = {"ten-hard-delete-is-soft", "usr-delete-keeps-user"}
+
+
+@pytest.mark.parametrize("part", [FUZZ, AUTH, USERS, TENANTS, ROLES], ids=["fuzz", "auth", "users", "tenants", "roles"])
 def test_clean_reference_is_green(part: str, tmp_path: Path) -> None:
     with reference(token_ttl=10) as server:
         before = untouched_snapshot(server)
@@ -52,4 +78,7 @@ def test_planted_fault_is_caught_and_named(fault: str, tmp_path: Path) -> None:
         assert rule in result.failed_rules, (
             f"{fault} ({rule}) was caught as {result.failed_rules}:\n{result.output[-3000:]}"
         )
-        assert tagged_leftovers(server) == [], "a red run left tagged resources behind"
+        if fault in DELETES_NOTHING:  # the target cannot delete: the run must say what it left
+            assert "cleanup left" in result.output and "still there" in result.output, result.output[-2000:]
+        else:
+            assert tagged_leftovers(server) == [], "a red run left tagged resources behind"

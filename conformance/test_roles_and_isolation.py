@@ -1,0 +1,88 @@
+"""Roles (AUTH-2) and tenant isolation (ISO-1), each on this run's own users only. A role missing
+from the credentials file skips its tests with a reason naming the role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.api import Api, ContractViolation
+from conformance.rules import rule
+
+
+@pytest.fixture(scope="module")
+def victim(api: Api) -> dict[str, Any]:
+    """A user of this run in the admin's tenant, that other roles try to touch."""
+    if api.target.read_only:
+        pytest.skip("read-only run: these tests create a user to protect")
+    return api.create_user("victim")
+
+
+def still_intact(api: Api, victim: dict[str, Any], rule_id: str) -> None:
+    """The victim is still there, with its password (nothing was deleted or reset)."""
+    api.expect(
+        api.call("admin", "GET", f"/api/v1/users/{victim['id']}"),
+        rule_id,
+        200,
+        "the user after another role's attempts",
+    )
+    answer = api.tokens.user_token(victim["username"], victim["tempPassword"])
+    api.expect(answer, rule_id, 200, "the user's password after another role's attempts")
+
+
+@rule("AUTH-2")
+def test_viewer_reads_but_never_writes(api: Api, victim: dict[str, Any]) -> None:
+    api.tokens.token("viewer")  # skips without the role
+    for path in ("/api/v1/users", "/api/v1/users/count", f"/api/v1/users/{victim['id']}"):
+        api.expect(api.call("viewer", "GET", path), "AUTH-2", 200, f"the viewer reading {path}")
+    email = f"{api.ledger.tagged('viewer-write')}@example.com"
+    attempts = [
+        api.call("viewer", "POST", "/api/v1/users", json={"email": email}),
+        api.call("viewer", "DELETE", f"/api/v1/users/{victim['id']}"),
+        api.call("viewer", "POST", f"/api/v1/users/{victim['id']}/password"),
+        api.call("viewer", "POST", f"/api/v1/users/{victim['id']}/logout"),
+    ]
+    for answer in attempts:
+        api.remember(answer, "create_user", "admin")
+        api.expect(answer, "AUTH-2", 403, "the viewer writing")
+    still_intact(api, victim, "AUTH-2")
+
+
+@rule("AUTH-2")
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/tenants"), ("GET", "/api/v1/tenants/0")])
+def test_admin_has_no_tenants_api(api: Api, method: str, path: str) -> None:
+    api.expect(api.call("admin", method, path), "AUTH-2", 403, f"the admin calling {method} {path}")
+
+
+@rule("AUTH-2")
+def test_operator_has_the_tenants_api(api: Api) -> None:
+    api.expect(api.call("operator", "GET", "/api/v1/tenants"), "AUTH-2", 200, "the operator listing tenants")
+
+
+@rule("ISO-1")
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")]
+)
+def test_other_tenants_admin_gets_404_by_id(api: Api, victim: dict[str, Any], method: str, suffix: str) -> None:
+    answer = api.call("peer", method, f"/api/v1/users/{victim['id']}{suffix}")
+    api.expect(answer, "ISO-1", 404, f"another tenant's admin: {method} …{suffix} of this tenant's user")
+    still_intact(api, victim, "ISO-1")
+
+
+@rule("ISO-1")
+def test_other_tenants_admin_cannot_see_the_user_in_lists(api: Api, victim: dict[str, Any]) -> None:
+    for path, params in (
+        ("/api/v1/users", {"filterBy": f"username=={victim['username']}"}),
+        ("/api/v1/users", {"search": victim["username"]}),
+        ("/api/v1/users/count", {"filterBy": f"username=={victim['username']}"}),
+    ):
+        answer = api.expect(
+            api.call("peer", "GET", path, params=params), "ISO-1", 200, f"another tenant's admin: GET {path}"
+        )
+        body = answer.json()
+        leaked = (
+            body.get("count", 0) if isinstance(body, dict) else len([u for u in body if u.get("id") == victim["id"]])
+        )
+        if leaked:
+            raise ContractViolation("ISO-1", f"another tenant's admin sees this tenant's user in GET {path} {params}")

@@ -1,0 +1,224 @@
+"""The user lifecycle (USR-3, USR-4, USR-6..USR-11, AUTH-4): create → read → reset, log in, change
+password, log out → delete, and what every operation answers afterwards. Only this run's users are
+touched; counts and lists are read through a filter on this run's tag, so other clients' users
+coming and going on a shared target cannot disturb them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from conformance.api import Api, ContractViolation, jwt_claims
+from conformance.rules import rule
+
+pytestmark = pytest.mark.usefixtures("writable")
+CLOCK_SKEW = timedelta(seconds=30)  # tolerated difference between the target's clock and ours
+
+
+@pytest.fixture(scope="module")
+def writable(api: Api) -> None:
+    if api.target.read_only:
+        pytest.skip("read-only run: the lifecycle tests create and delete users")
+
+
+def instant(text: Any, what: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise ContractViolation("USR-4", f"{what} {text!r} is not an ISO 8601 date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def get_user(api: Api, user_id: str, rule_id: str) -> dict[str, Any]:
+    return api.expect(
+        api.call("admin", "GET", f"/api/v1/users/{user_id}"), rule_id, 200, "reading a created user"
+    ).json()
+
+
+def mine(api: Api, **params: Any) -> list[dict[str, Any]]:
+    """This run's users, as the list shows them (scoped by the run tag)."""
+    answer = api.call("admin", "GET", "/api/v1/users", params={"filterBy": f"username=@{api.ledger.run_tag}", **params})
+    return api.expect(answer, "LIST-1", 200, "listing this run's users").json()
+
+
+def my_count(api: Api) -> int:
+    answer = api.call("admin", "GET", "/api/v1/users/count", params={"filterBy": f"username=@{api.ledger.run_tag}"})
+    return int(api.expect(answer, "LIST-7", 200, "counting this run's users").json()["count"])
+
+
+def token_is_live(api: Api, token: str) -> bool:
+    """Whether a user token still authenticates: a too-short new password is 400 only for a live token."""
+    answer = api.call(
+        None, "POST", "/api/v1/me/password", token=token, json={"currentPassword": "x" * 8, "newPassword": "short"}
+    )
+    if answer.status_code not in (400, 401):
+        raise ContractViolation(
+            "USR-10", f"a 5-character new password: expected 400 (or 401 for a dead token)\n{api.evidence(answer)}"
+        )
+    return answer.status_code == 400
+
+
+def login(api: Api, user: dict[str, Any], password: str, rule_id: str) -> str:
+    answer = api.tokens.user_token(user["username"], password)
+    return str(api.expect(answer, rule_id, 200, "the password grant for a created user").json()["accessToken"])
+
+
+@rule("USR-3")
+def test_duplicate_email_conflicts_and_creates_nothing(api: Api) -> None:
+    user = api.create_user()
+    again = api.call("admin", "POST", "/api/v1/users", json={"email": user["username"]})
+    api.remember(again, "create_user", "admin")
+    api.expect(again, "USR-3", 409, "creating a user whose email exists")
+    same = [u for u in mine(api) if u["username"] == user["username"]]
+    if len(same) != 1:
+        raise ContractViolation("USR-3", f"after the 409 the list holds {len(same)} users named {user['username']}")
+
+
+@rule("USR-4")
+def test_read_shows_the_created_user(api: Api) -> None:
+    start = datetime.now(UTC) - CLOCK_SKEW
+    user = api.create_user()
+    first = get_user(api, user["id"], "USR-4")
+    time.sleep(0.05)
+    second = get_user(api, user["id"], "USR-4")
+    now = datetime.now(UTC) + CLOCK_SKEW
+    problems = []
+    if (first.get("id"), first.get("username")) != (user["id"], user["username"]):
+        problems.append(f"id/username {first.get('id')!r}/{first.get('username')!r} are not the created ones")
+    if first.get("isLocal") is not True:
+        problems.append(f"isLocal is {first.get('isLocal')!r}, not true")
+    if first.get("lastLogin") is not None:
+        problems.append(f"lastLogin is {first.get('lastLogin')!r} before any login")
+    claims = jwt_claims(api.tokens.token("admin"))
+    identities = {
+        str(v) for k, v in claims.items() if k in ("sub", "preferred_username", "email", "client_id", "azp", "name")
+    }
+    if not first.get("createdBy") or (identities and first.get("createdBy") not in identities):
+        problems.append(
+            f"createdBy {first.get('createdBy')!r} is not the creating token's identity {sorted(identities)}"
+        )
+    created, updated = instant(first.get("createdAt"), "createdAt"), instant(first.get("updatedAt"), "updatedAt")
+    if not start <= created <= now or updated > now:
+        problems.append(
+            f"createdAt {first.get('createdAt')} / updatedAt {first.get('updatedAt')} are not between {start} and {now}"
+        )
+    if created > updated:
+        problems.append(f"createdAt {first.get('createdAt')} is after updatedAt {first.get('updatedAt')}")
+    if second.get("createdAt") != first.get("createdAt"):
+        problems.append(f"createdAt changed between two reads: {first.get('createdAt')} → {second.get('createdAt')}")
+    if problems:
+        raise ContractViolation("USR-4", "; ".join(problems))
+
+
+@rule("USR-6")
+def test_delete_removes_the_user_everywhere(api: Api) -> None:
+    user = api.create_user()
+    before = my_count(api)
+    answer = api.expect(api.call("admin", "DELETE", f"/api/v1/users/{user['id']}"), "USR-6", 204, "deleting a user")
+    if answer.content:
+        raise ContractViolation("USR-6", f"the 204 has a body: {api.redact(answer.text[:200])!r}")
+    for method, suffix in (("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")):
+        api.expect(
+            api.call("admin", method, f"/api/v1/users/{user['id']}{suffix}"),
+            "USR-6",
+            404,
+            f"{method} …{suffix} of a deleted user",
+        )
+    if user["id"] in {u["id"] for u in mine(api)}:
+        raise ContractViolation("USR-6", "a deleted user is still in the list")
+    if my_count(api) != before - 1:
+        raise ContractViolation(
+            "USR-6", f"the count of this run's users went from {before} to {my_count(api)}, not down by one"
+        )
+
+
+@rule("USR-7")
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")]
+)
+def test_id_that_never_existed_is_404(api: Api, method: str, suffix: str) -> None:
+    for user_id in (api.ledger.nonexistent_user_id(), str(uuid.uuid4())):
+        answer = api.call("admin", method, f"/api/v1/users/{user_id}{suffix}")
+        api.expect(answer, "USR-7", 404, f"{method} …{suffix} of an id that never existed")
+
+
+@rule("USR-8")
+def test_password_reset_never_repeats_a_password(api: Api) -> None:
+    user = api.create_user()
+    seen = [user["tempPassword"]]
+    for _ in range(3):
+        answer = api.expect(
+            api.call("admin", "POST", f"/api/v1/users/{user['id']}/password"), "USR-8", 200, "resetting a password"
+        )
+        password = answer.json().get("tempPassword")
+        api.redact.add(password)
+        if not password or password in seen:
+            raise ContractViolation(
+                "USR-8", f"reset #{len(seen)} handed out {'no' if not password else 'an earlier'} temporary password"
+            )
+        seen.append(password)
+    login(api, user, seen[-1], "USR-8")
+
+
+@rule("USR-9", "AUTH-4")
+def test_logout_revokes_earlier_tokens_only(api: Api) -> None:
+    user = api.create_user()
+    before = login(api, user, user["tempPassword"], "AUTH-3")
+    if not token_is_live(api, before):
+        raise ContractViolation("AUTH-3", "a fresh user token does not authenticate")
+    api.expect(api.call("admin", "POST", f"/api/v1/users/{user['id']}/logout"), "USR-9", 200, "logging a user out")
+    if token_is_live(api, before):
+        raise ContractViolation("AUTH-4", "a token issued before the logout still authenticates")
+    time.sleep(1.1)  # a token issued in the same second as the logout may share its timestamp
+    after = login(api, user, user["tempPassword"], "AUTH-4")
+    if not token_is_live(api, after):
+        raise ContractViolation("AUTH-4", "a token issued after the logout does not authenticate")
+
+
+@rule("USR-10")
+def test_password_change_needs_the_current_password(api: Api) -> None:
+    user = api.create_user()
+    token = login(api, user, user["tempPassword"], "USR-10")
+    wrong = {"currentPassword": "not-the-password-1", "newPassword": "never-set-password-1"}
+    api.expect(
+        api.call(None, "POST", "/api/v1/me/password", token=token, json=wrong),
+        "USR-10",
+        (400, 403),
+        "a wrong current password",
+    )
+    for new in ("seven77", "x" * 256):
+        body = {"currentPassword": user["tempPassword"], "newPassword": new}
+        api.expect(
+            api.call(None, "POST", "/api/v1/me/password", token=token, json=body),
+            "USR-10",
+            400,
+            f"a {len(new)}-character new password",
+        )
+    login(api, user, user["tempPassword"], "USR-10")  # nothing changed so far
+    new = f"Changed-{uuid.uuid4().hex[:12]}"
+    api.redact.add(new)
+    body = {"currentPassword": user["tempPassword"], "newPassword": new}
+    api.expect(
+        api.call(None, "POST", "/api/v1/me/password", token=token, json=body),
+        "USR-10",
+        200,
+        "the right current password",
+    )
+    login(api, user, new, "USR-10")
+    old = api.tokens.user_token(user["username"], user["tempPassword"])
+    api.expect(old, "USR-10", 401, "the password grant with the old password after a change")
+
+
+@rule("USR-11")
+def test_login_sets_last_login(api: Api) -> None:
+    user = api.create_user()
+    start = datetime.now(UTC) - CLOCK_SKEW
+    login(api, user, user["tempPassword"], "USR-11")
+    end = datetime.now(UTC) + CLOCK_SKEW
+    last = get_user(api, user["id"], "USR-11").get("lastLogin")
+    if last is None or not start <= instant(last, "lastLogin") <= end:
+        raise ContractViolation("USR-11", f"after a login at about {datetime.now(UTC):%H:%M:%S}, lastLogin is {last!r}")
