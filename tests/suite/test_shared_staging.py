@@ -1,0 +1,61 @@
+"""On a shared target other clients create and delete users all the time: the scoped listing
+properties and the lifecycles must stay green meanwhile."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.suite.runner import reference, run_suite, tagged_leftovers
+
+
+def churn(url: str, creds: dict[str, str], stop: threading.Event, counter: list[int]) -> None:
+    """Create and delete untagged users as fast as the target allows, until stopped (or 10 minutes)."""
+    token = httpx.post(
+        f"{url}/api/v1/token",
+        json={
+            "grantType": "client_credentials",
+            "clientID": creds["client_id"],
+            "clientSecret": creds["client_secret"],
+        },
+    ).json()["accessToken"]
+    deadline = time.monotonic() + 600
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        alive: list[str] = []
+        while not stop.is_set() and time.monotonic() < deadline:
+            answer = http.post("/api/v1/users", json={"email": f"churn-{uuid.uuid4().hex[:10]}@example.com"})
+            if answer.status_code == 201:
+                alive.append(answer.json()["id"])
+                counter[0] += 1
+            if len(alive) > 5:
+                http.delete(f"/api/v1/users/{alive.pop(0)}")
+                counter[0] += 1
+
+
+def test_scoped_properties_stay_green_under_churn(tmp_path: Path) -> None:
+    with reference() as server:
+        stop, counter = threading.Event(), [0]
+        worker = threading.Thread(
+            target=churn, args=(server.url, server.credentials["admin"], stop, counter), daemon=True
+        )
+        worker.start()
+        try:
+            result = run_suite(
+                server,
+                tmp_path,
+                "conformance/test_listing.py",
+                "conformance/test_users_lifecycle.py",
+                "conformance/test_roles_and_isolation.py",
+                "--profile",
+                "ci",
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+        assert counter[0] > 50, "the background client hardly ran: this proves nothing"
+        assert result.returncode == 0, result.output[-4000:]
+        assert tagged_leftovers(server) == []
