@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,6 +29,16 @@ class ContractViolation(AssertionError):
     def __init__(self, rules: list[str] | str, message: str) -> None:
         self.rules = [rules] if isinstance(rules, str) else list(rules)
         super().__init__(f"[{', '.join(self.rules)}] {message}")
+
+
+def instant(text: Any, what: str = "date-time", rule_id: str = "USR-4") -> datetime:
+    """An ISO 8601 date-time as an aware datetime (naive ones read as UTC); a value that is not one
+    is a violation of `rule_id`."""
+    try:
+        value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise ContractViolation(rule_id, f"{what} {text!r} is not an ISO 8601 date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def jwt_claims(token: str) -> dict[str, Any]:

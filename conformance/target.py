@@ -34,9 +34,9 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile("smoke", fuzz_examples=10, property_examples=5, stateful_examples=2, stateful_steps=8),
-    "ci": Profile("ci", fuzz_examples=40, property_examples=15, stateful_examples=5, stateful_steps=15),
-    "nightly": Profile("nightly", fuzz_examples=300, property_examples=100, stateful_examples=40, stateful_steps=40),
+    "smoke": Profile("smoke", fuzz_examples=10, property_examples=5, stateful_examples=5, stateful_steps=10),
+    "ci": Profile("ci", fuzz_examples=40, property_examples=15, stateful_examples=30, stateful_steps=20),
+    "nightly": Profile("nightly", fuzz_examples=300, property_examples=100, stateful_examples=200, stateful_steps=50),
 }
 
 

@@ -8,14 +8,14 @@ shared target meanwhile cannot cause a false failure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.api import Api, ContractViolation
+from conformance.api import Api, ContractViolation, instant
 from conformance.rules import rule
 from strategies import filter_by, pagination
 
@@ -86,11 +86,6 @@ def listed(api: Api, rule_id: str, **params: Any) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------ what a term means (LIST-2)
-
-
-def instant(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def term_holds(user: dict[str, Any], term: str, *, strict: bool) -> bool:
@@ -247,10 +242,8 @@ def test_sort_orders_the_list(api: Api, population: Population, field: str, orde
     values = [sort_value(u, SORT_KEYS[field]) for u in users]
     nulls = [i for i, v in enumerate(values) if v is None]
     present = [v for v in values if v is not None]
-    if (
-        (nulls
-        and nulls != list(range(nulls[0], nulls[0] + len(nulls))))
-        or (nulls and nulls[0] > 0 and nulls[-1] < len(values) - 1)
+    if (nulls and nulls != list(range(nulls[0], nulls[0] + len(nulls)))) or (
+        nulls and nulls[0] > 0 and nulls[-1] < len(values) - 1
     ):
         raise ContractViolation("LIST-5", f"sortBy={field}: null values are not grouped at one end (positions {nulls})")
     if present != sorted(present, reverse=order == "desc"):

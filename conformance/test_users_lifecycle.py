@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance.api import Api, ContractViolation, jwt_claims
+from conformance.api import Api, ContractViolation, instant, jwt_claims
 from conformance.rules import rule
 
 pytestmark = pytest.mark.usefixtures("writable")
@@ -23,14 +23,6 @@ CLOCK_SKEW = timedelta(seconds=30)  # tolerated difference between the target's 
 def writable(api: Api) -> None:
     if api.target.read_only:
         pytest.skip("read-only run: the lifecycle tests create and delete users")
-
-
-def instant(text: Any, what: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise ContractViolation("USR-4", f"{what} {text!r} is not an ISO 8601 date-time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def get_user(api: Api, user_id: str, rule_id: str) -> dict[str, Any]:

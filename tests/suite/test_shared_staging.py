@@ -36,7 +36,7 @@ def churn(url: str, creds: dict[str, str], stop: threading.Event, counter: list[
                 counter[0] += 1
 
 
-def test_scoped_properties_stay_green_under_churn(tmp_path: Path) -> None:
+def test_scoped_properties_and_machines_stay_green_under_churn(tmp_path: Path) -> None:
     with reference() as server:
         stop, counter = threading.Event(), [0]
         worker = threading.Thread(
@@ -50,6 +50,7 @@ def test_scoped_properties_stay_green_under_churn(tmp_path: Path) -> None:
                 "conformance/test_listing.py",
                 "conformance/test_users_lifecycle.py",
                 "conformance/test_roles_and_isolation.py",
+                "conformance/test_stateful.py",
                 "--profile",
                 "ci",
             )

@@ -102,3 +102,45 @@ def test_every_fault_is_caught_by_some_part() -> None:
     assert set(CAUGHT_BY) == set(FAULTS), (
         f"faults no part of the suite is shown to catch: {sorted(set(FAULTS) - set(CAUGHT_BY))}"
     )
+
+
+STATEFUL = "conformance/test_stateful.py"
+# The lifecycle faults the state machines catch on their own (beside the part that CAUGHT_BY names).
+CAUGHT_BY_MACHINES = [
+    "usr-username-lowercased",
+    "usr-duplicate-email",
+    "usr-created-at-moves",
+    "usr-delete-keeps-user",
+    "usr-malformed-id-400",
+    "usr-reset-repeats-password",
+    "usr-logout-204",
+    "usr-me-password-unchecked",
+    "usr-login-keeps-last-login",
+    "auth-logout-keeps-tokens",
+    "ten-empty-contract-type-kept",
+    "ten-role-null-rejected",
+    "ten-duplicate-name",
+    "ten-metric-store-echoed",
+    "ten-soft-delete-purges",
+    "ten-hard-delete-is-soft",
+    "ten-delete-unknown-200",
+]
+
+
+@pytest.mark.parametrize("fault", CAUGHT_BY_MACHINES)
+def test_state_machines_catch_lifecycle_faults(fault: str, tmp_path: Path) -> None:
+    rule = FAULTS[fault].rule
+    with reference(fault) as server:
+        result = run_suite(server, tmp_path, STATEFUL, "--profile", "ci")
+        assert result.returncode == 1, result.output[-3000:]
+        assert rule in result.failed_rules, (
+            f"{fault} ({rule}) was caught as {result.failed_rules}:\n{result.output[-3000:]}"
+        )
+
+
+def test_state_machines_are_green_on_the_clean_reference(tmp_path: Path) -> None:
+    with reference() as server:
+        before = untouched_snapshot(server)
+        result = run_suite(server, tmp_path, STATEFUL, "--profile", "ci")
+        assert result.returncode == 0, result.output[-3000:]
+        assert tagged_leftovers(server) == [] and untouched_snapshot(server) == before

@@ -1,0 +1,450 @@
+"""Lifecycles as Hypothesis state machines: a model of what the target must hold, checked after
+every step (USR-1..USR-11, AUTH-4 for users; TEN-1..TEN-7 for tenants).
+
+Why not Schemathesis' own state machine: on this spec it infers links such as
+`GET /api/v1/users -> DELETE /api/v1/users/{userId}` and `GET /api/v1/tenants -> DELETE …`, so it
+deletes whatever a list shows, other people's users and tenants included. These machines only
+ever touch what they created, and scope every list and count to their own tag.
+
+A failure prints the shrunk sequence of steps as a script (`v1 = state.create_user(...)`, …) and
+the answer that broke the rule.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from conformance.api import Api, ContractViolation, instant
+from conformance.rules import rule as contract_rule
+
+MACHINES = itertools.count()
+
+
+def machine_settings(api: Api) -> settings:
+    profile = api.target.profile
+    return settings(
+        max_examples=profile.stateful_examples,
+        stateful_step_count=profile.stateful_steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def writable(api: Api) -> None:
+    if api.target.read_only:
+        pytest.skip("read-only run: the state machines create and delete")
+
+
+# ------------------------------------------------------------------------------ users
+
+
+@dataclass
+class ModelUser:
+    id: str
+    username: str
+    password: str
+    seen_passwords: list[str]
+    created_at: str | None = None
+    created_by: str | None = None
+    logged_in: bool = False
+    deleted: bool = False
+    live_tokens: list[str] = field(default_factory=list)
+    dead_tokens: list[str] = field(default_factory=list)
+    logged_out_at: float = float("-inf")
+
+
+class UsersMachine(RuleBasedStateMachine):
+    api: ClassVar[Api]
+    users = Bundle("users")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tag = self.api.ledger.tagged(f"sm{next(MACHINES)}-")
+        self.model: dict[str, ModelUser] = {}
+
+    # -- helpers
+
+    def live(self) -> list[ModelUser]:
+        return [u for u in self.model.values() if not u.deleted]
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        return self.api.call("admin", method, path, **kw)
+
+    def token_state(self, token: str) -> int:
+        """400 for a live user token (a too-short new password), 401 for a dead one."""
+        answer = self.api.call(
+            None, "POST", "/api/v1/me/password", token=token, json={"currentPassword": "x" * 8, "newPassword": "short"}
+        )
+        return answer.status_code
+
+    # -- rules
+
+    @rule(target=users, name=st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789._+-", min_size=1, max_size=12))
+    def create_user(self, name: str) -> str:
+        email = f"{self.tag}{name}@example.com"
+        existing = next((u for u in self.live() if u.username == email), None)
+        answer = self.call("POST", "/api/v1/users", json={"email": email})
+        self.api.remember(answer, "create_user", "admin")
+        if existing is not None:
+            self.api.expect(answer, "USR-3", 409, "creating a user whose email exists")
+            return existing.id  # nothing new: the bundle gets the existing user again
+        body = self.api.expect(answer, "USR-1", 201, "creating a user").json()
+        if (
+            body.get("username") != email
+            or not body.get("id")
+            or not body.get("tempPassword")
+            or body["id"] in self.model
+        ):
+            raise ContractViolation(
+                "USR-1",
+                f"create answered username {body.get('username')!r} for {email!r}, or no new id or tempPassword",
+            )
+        self.model[body["id"]] = ModelUser(body["id"], email, body["tempPassword"], [body["tempPassword"]])
+        return str(body["id"])
+
+    @rule(target=users, user=users)
+    def create_again(self, user: str) -> str:
+        """The same email again: 409 while the user exists (USR-3), a new user once it was deleted."""
+        model = self.model[user]
+        answer = self.call("POST", "/api/v1/users", json={"email": model.username})
+        self.api.remember(answer, "create_user", "admin")
+        live = next((u for u in self.live() if u.username == model.username), None)
+        if live is not None:
+            self.api.expect(answer, "USR-3", 409, "creating a user whose email exists")
+            return live.id
+        body = self.api.expect(answer, "USR-1", 201, "creating a user whose namesake was deleted").json()
+        self.model[body["id"]] = ModelUser(body["id"], model.username, body["tempPassword"], [body["tempPassword"]])
+        return str(body["id"])
+
+    @rule(user=users)
+    def read_user(self, user: str) -> None:
+        self.check_user(user)
+
+    def check_user(self, user: str) -> None:
+        """GET the user and compare it with the model (USR-4, USR-6, USR-11)."""
+        model = self.model[user]
+        answer = self.call("GET", f"/api/v1/users/{user}")
+        if model.deleted:
+            self.api.expect(answer, "USR-6", 404, "reading a deleted user")
+            return
+        body = self.api.expect(answer, "USR-4", 200, "reading a user").json()
+        problems = []
+        if (body.get("id"), body.get("username"), body.get("isLocal")) != (user, model.username, True):
+            problems.append(f"id/username/isLocal {body.get('id')!r}/{body.get('username')!r}/{body.get('isLocal')!r}")
+        if (body.get("lastLogin") is None) == model.logged_in:
+            rule_id = "USR-11" if model.logged_in else "USR-4"
+            raise ContractViolation(
+                rule_id,
+                f"lastLogin is {body.get('lastLogin')!r} after {'a' if model.logged_in else 'no'} login\n{self.api.evidence(answer)}",
+            )
+        if model.created_at is not None and body.get("createdAt") != model.created_at:
+            problems.append(f"createdAt changed from {model.created_at} to {body.get('createdAt')}")
+        if model.created_by is not None and body.get("createdBy") != model.created_by:
+            problems.append(f"createdBy changed from {model.created_by} to {body.get('createdBy')}")
+        try:
+            if instant(str(body.get("createdAt"))) > instant(str(body.get("updatedAt"))):
+                problems.append(f"createdAt {body.get('createdAt')} is after updatedAt {body.get('updatedAt')}")
+        except ValueError:
+            problems.append(
+                f"createdAt/updatedAt {body.get('createdAt')!r}/{body.get('updatedAt')!r} are not ISO 8601 date-times"
+            )
+        if problems:
+            raise ContractViolation("USR-4", "; ".join(problems) + f"\n{self.api.evidence(answer)}")
+        model.created_at, model.created_by = body.get("createdAt"), body.get("createdBy")
+
+    @rule(user=users)
+    def reset_password(self, user: str) -> None:
+        model = self.model[user]
+        answer = self.call("POST", f"/api/v1/users/{user}/password")
+        if model.deleted:
+            self.api.expect(answer, "USR-6", 404, "resetting a deleted user's password")
+            return
+        password = self.api.expect(answer, "USR-8", 200, "resetting a password").json().get("tempPassword")
+        self.api.redact.add(password)
+        if not password or password in model.seen_passwords:
+            raise ContractViolation("USR-8", "a reset handed out an empty or earlier temporary password")
+        model.password = password
+        model.seen_passwords.append(password)
+
+    @rule(user=users)
+    def log_in(self, user: str) -> None:
+        model = self.model[user]
+        # A token issued in the same second as a logout may carry the logout's timestamp (iat has
+        # one-second resolution on many servers): wait that second out rather than cry wolf.
+        time.sleep(max(0.0, model.logged_out_at + 1.05 - time.monotonic()))
+        answer = self.api.tokens.user_token(model.username, model.password)
+        if model.deleted:
+            self.api.expect(answer, "USR-6", 401, "the password grant for a deleted user")
+            return
+        token = self.api.expect(answer, "AUTH-3", 200, "the password grant with the current password").json()[
+            "accessToken"
+        ]
+        model.logged_in = True
+        model.live_tokens.append(token)
+        self.check_user(user)  # the login's own effect (USR-11), not left to a later draw
+
+    @rule(user=users)
+    def log_out(self, user: str) -> None:
+        model = self.model[user]
+        answer = self.call("POST", f"/api/v1/users/{user}/logout")
+        if model.deleted:
+            self.api.expect(answer, "USR-6", 404, "logging out a deleted user")
+            return
+        self.api.expect(answer, "USR-9", 200, "logging a user out")
+        model.dead_tokens += model.live_tokens
+        model.live_tokens = []
+        model.logged_out_at = time.monotonic()
+
+    @rule(user=users, new=st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=16), right=st.booleans())
+    def change_password(self, user: str, new: str, right: bool) -> None:
+        model = self.model[user]
+        if model.deleted or not model.live_tokens:
+            return
+        current = model.password if right else model.password + "-wrong"
+        answer = self.api.call(
+            None,
+            "POST",
+            "/api/v1/me/password",
+            token=model.live_tokens[-1],
+            json={"currentPassword": current, "newPassword": new},
+        )
+        self.api.redact.add(new)
+        if not right:
+            self.api.expect(answer, "USR-10", (400, 403), "a wrong current password")
+            return
+        self.api.expect(answer, "USR-10", 200, "the right current password")
+        model.password = new
+        model.seen_passwords.append(new)
+
+    @rule(user=users)
+    def delete_user(self, user: str) -> None:
+        model = self.model[user]
+        answer = self.call("DELETE", f"/api/v1/users/{user}")
+        if model.deleted:
+            self.api.expect(answer, "USR-6", 404, "deleting a deleted user")
+            return
+        self.api.expect(answer, "USR-6", 204, "deleting a user")
+        model.deleted = True
+        model.dead_tokens += model.live_tokens
+        model.live_tokens = []
+
+    @rule(action=st.sampled_from([("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")]))
+    def touch_unknown_id(self, action: tuple[str, str]) -> None:
+        answer = self.call(action[0], f"/api/v1/users/{self.api.ledger.nonexistent_user_id()}{action[1]}")
+        self.api.expect(answer, "USR-7", 404, f"{action[0]} …{action[1]} of an id that never existed")
+
+    # -- invariants
+
+    @invariant()
+    def list_and_count_match_the_model(self) -> None:
+        if not self.model:
+            return
+        params = {"filterBy": f"username=@{self.tag}", "limit": 500}
+        listed = {
+            u["id"]
+            for u in self.api.expect(self.call("GET", "/api/v1/users", params=params), "LIST-1", 200, "listing").json()
+        }
+        expected = {u.id for u in self.live()}
+        if listed != expected:
+            rule_id = "USR-6" if listed - expected else "LIST-1"
+            raise ContractViolation(
+                rule_id,
+                f"the list shows {len(listed)} of this machine's users, the model {len(expected)}: extra {sorted(listed - expected)}, missing {sorted(expected - listed)}",
+            )
+        count = (
+            self.api.expect(
+                self.call("GET", "/api/v1/users/count", params={"filterBy": params["filterBy"]}),
+                "LIST-7",
+                200,
+                "counting",
+            )
+            .json()
+            .get("count")
+        )
+        if count != len(expected):
+            raise ContractViolation(
+                "USR-6" if count > len(expected) else "LIST-7",
+                f"the count is {count}, the model holds {len(expected)} users",
+            )
+
+    @invariant()
+    def revoked_tokens_stay_dead(self) -> None:
+        for model in self.model.values():
+            for token in model.dead_tokens[-1:]:
+                if self.token_state(token) != 401:
+                    rule_id = "USR-6" if model.deleted else "AUTH-4"
+                    raise ContractViolation(
+                        rule_id,
+                        f"a token of {'deleted' if model.deleted else 'logged-out'} user {model.username} still authenticates",
+                    )
+
+
+@contract_rule("USR-1", "USR-3", "USR-4", "USR-6", "USR-7", "USR-8", "USR-9", "USR-10", "USR-11", "AUTH-4")
+def test_users_lifecycle_machine(api: Api) -> None:
+    machine = type("UsersLifecycle", (UsersMachine,), {"api": api})
+    run_state_machine_as_test(machine, settings=machine_settings(api))
+
+
+# ------------------------------------------------------------------------------ tenants
+
+
+@dataclass
+class ModelTenant:
+    id: int
+    uuid: str
+    name: str
+    contract_type: str
+    state: str = "live"  # live | soft | hard
+
+
+class TenantsMachine(RuleBasedStateMachine):
+    api: ClassVar[Api]
+    tenants = Bundle("tenants")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tag = self.api.ledger.tagged(f"sm{next(MACHINES)}-")
+        self.model: dict[int, ModelTenant] = {}
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        return self.api.call("operator", method, path, **kw)
+
+    @rule(
+        target=tenants,
+        contract=st.sampled_from([None, "", "normal", "trial"]),
+        role=st.sampled_from(["absent", None, "System administrator", "Cloud operator"]),
+        with_secrets=st.booleans(),
+    )
+    def create_tenant(self, contract: str | None, role: Any, with_secrets: bool) -> int:
+        body: dict[str, Any] = {"name": f"{self.tag}{uuid.uuid4().hex[:6]}", "email": "owner@example.com"}
+        if contract is not None:
+            body["contractType"] = contract
+        if role != "absent":
+            body["role"] = role
+        if with_secrets:
+            secret = f"s3cret-{uuid.uuid4().hex[:8]}"
+            self.api.redact.add(secret)
+            body["password"] = secret
+            body["metricStore"] = {
+                "read": {"url": "https://metrics.example.com/r"},
+                "write": {
+                    "url": "https://metrics.example.com/w",
+                    "auth": {"basic": {"username": "u", "password": secret}},
+                },
+            }
+        answer = self.call("POST", "/api/v1/tenants", json=body)
+        self.api.remember(answer, "create_tenant", "operator")
+        rule_id = "TEN-1a" if body.get("role", "x") is None else "TEN-1"
+        tenant = self.api.expect(answer, rule_id, 201, "creating a tenant").json().get("tenant") or {}
+        expected = contract or "normal"
+        if (
+            tenant.get("name") != body["name"]
+            or tenant.get("contractType") != expected
+            or tenant.get("id") in self.model
+        ):
+            raise ContractViolation(
+                "TEN-1",
+                f"created {tenant.get('name')!r}/{tenant.get('contractType')!r}/{tenant.get('id')!r} for {body['name']!r}/{expected!r}\n{self.api.evidence(answer)}",
+            )
+        if with_secrets and ("metricStore" in answer.text or secret in answer.text or '"password"' in answer.text):
+            raise ContractViolation("TEN-3", "the created tenant carries its metricStore or password")
+        self.model[tenant["id"]] = ModelTenant(tenant["id"], str(tenant.get("uuid")), body["name"], expected)
+        return int(tenant["id"])
+
+    @rule(tenant=tenants)
+    def read_tenant(self, tenant: int) -> None:
+        model = self.model[tenant]
+        answer = self.call("GET", f"/api/v1/tenants/{tenant}")
+        if model.state == "hard":
+            self.api.expect(answer, "TEN-6", 404, "reading a hard-deleted tenant")
+            return
+        body = self.api.expect(answer, "TEN-5" if model.state == "soft" else "TEN-4", 200, "reading a tenant").json()
+        if (body.get("name"), body.get("contractType"), body.get("uuid")) != (
+            model.name,
+            model.contract_type,
+            model.uuid,
+        ):
+            raise ContractViolation(
+                "TEN-4",
+                f"GET shows {body.get('name')}/{body.get('contractType')}/{body.get('uuid')}, created as {model.name}/{model.contract_type}/{model.uuid}",
+            )
+        if model.state == "soft" and body.get("status") not in ("Deleting", "Deleted"):
+            raise ContractViolation("TEN-5", f"a soft-deleted tenant has status {body.get('status')!r}")
+        if "metricStore" in body or "password" in body:
+            raise ContractViolation("TEN-3", "a tenant representation carries metricStore or password")
+
+    @rule(tenant=tenants, hard=st.booleans())
+    def delete_tenant(self, tenant: int, hard: bool) -> None:
+        model = self.model[tenant]
+        answer = self.call("DELETE", f"/api/v1/tenants/{tenant}", params={"isHardDelete": "true"} if hard else {})
+        if model.state == "hard":
+            self.api.expect(answer, "TEN-7", 404, "deleting a hard-deleted tenant")
+            return
+        if model.state == "soft" and not hard:
+            if answer.status_code not in (200, 404):
+                raise ContractViolation("TEN-5", f"a second soft delete answered {answer.status_code}")
+            return
+        self.api.expect(answer, "TEN-6" if hard else "TEN-5", 200, f"a {'hard' if hard else 'soft'} delete")
+        if answer.json() != {"uid": model.uuid}:
+            raise ContractViolation(
+                "TEN-6" if hard else "TEN-5", f"the delete answered {answer.json()}, not {{uid: {model.uuid}}}"
+            )
+        model.state = "hard" if hard else "soft"
+
+    @rule(tenant=tenants)
+    def reuse_name(self, tenant: int) -> None:
+        model = self.model[tenant]
+        if model.state != "live":
+            return  # the contract does not say whether a deleted tenant's name is free again
+        answer = self.call("POST", "/api/v1/tenants", json={"name": model.name, "email": "owner@example.com"})
+        self.api.remember(answer, "create_tenant", "operator")
+        self.api.expect(answer, "TEN-2", 409, "creating a tenant with a name in use")
+
+    @rule()
+    def delete_unknown(self) -> None:
+        self.api.expect(
+            self.call("DELETE", "/api/v1/tenants/2147483001"), "TEN-7", 404, "deleting a tenant id that never existed"
+        )
+
+    @invariant()
+    def lists_match_the_model(self) -> None:
+        if not self.model:
+            return
+        plain = {
+            t["id"]: t for t in self.api.expect(self.call("GET", "/api/v1/tenants"), "TEN-5", 200, "listing").json()
+        }
+        every = {
+            t["id"]: t
+            for t in self.api.expect(
+                self.call("GET", "/api/v1/tenants", params={"deleted": "true"}), "TEN-5", 200, "listing with deleted"
+            ).json()
+        }
+        for model in self.model.values():
+            if model.state == "live" and (model.id not in plain or model.id not in every):
+                raise ContractViolation("TEN-5", f"live tenant {model.name} is missing from a list")
+            if model.state == "soft" and (
+                model.id in plain or every.get(model.id, {}).get("status") not in ("Deleting", "Deleted")
+            ):
+                raise ContractViolation(
+                    "TEN-5",
+                    f"soft-deleted tenant {model.name}: in the plain list, or not Deleting/Deleted with deleted=true",
+                )
+            if model.state == "hard" and (model.id in plain or model.id in every):
+                raise ContractViolation("TEN-6", f"hard-deleted tenant {model.name} is still listed")
+
+
+@contract_rule("TEN-1", "TEN-1a", "TEN-2", "TEN-3", "TEN-4", "TEN-5", "TEN-6", "TEN-7")
+def test_tenants_lifecycle_machine(api: Api) -> None:
+    api.tokens.token("operator")  # skips without the role
+    machine = type("TenantsLifecycle", (TenantsMachine,), {"api": api})
+    run_state_machine_as_test(machine, settings=machine_settings(api))
