@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from conformance.redact import Redactor, curl
+from conformance.results import operation_of
 from conformance.target import ConfigError, RoleCredentials, Target
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -60,6 +61,7 @@ class Tokens:
         self.redact = redact
         self._cache: dict[str, tuple[str, float, float]] = {}
         self._lock = threading.Lock()
+        self.fetching = False  # True while a role's own token is fetched (not a request a test makes)
 
     def grant(self, body: dict[str, Any]) -> httpx.Response:
         """POST /api/v1/token as given; any token in the answer is registered for redaction."""
@@ -73,11 +75,14 @@ class Tokens:
             exp = float(jwt_claims(creds.token).get("exp", time.time() + 10**9))
             return creds.token, time.time(), exp
         try:
+            self.fetching = True
             answer = self.grant(
                 {"grantType": "client_credentials", "clientID": creds.client_id, "clientSecret": creds.client_secret}
             )
         except httpx.HTTPError as exc:
             raise ConfigError(f"cannot get a token for the {creds.role} role: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.fetching = False
         if answer.status_code in (401, 403):
             raise ConfigError(
                 f"the target refused the {creds.role} credentials ({answer.status_code} from POST /api/v1/token): check client_id and client_secret"
@@ -158,6 +163,16 @@ class Api:
         self.tokens = tokens
         self.redact = redact
         self.ledger = ledger
+        self.exercised: set[str] = set()  # operations the current test sent requests to (for the reports)
+        self.last_operation: list[str] = []  # the operation of the latest request, if any
+
+    def note_request(self, request: httpx.Request) -> None:
+        """httpx request hook: remember the operation, except the suite's own role-token fetches."""
+        if not self.tokens.fetching:
+            op = operation_of(request.method, str(request.url))
+            if op is not None:
+                self.exercised.add(op)
+                self.last_operation = [op]
 
     def call(self, role: str | None, method: str, path: str, *, token: str | None = None, **kw: Any) -> httpx.Response:
         """One request, as `role` (or with a given token, or with none when both are None)."""

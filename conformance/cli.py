@@ -1,24 +1,38 @@
 """runai-conformance: commands beside the pytest suite.
 
     runai-conformance sweep --credentials FILE [--target-url URL] (--tag rcf-1a2b3c4d | --all [--older-than MIN])
+    runai-conformance regress BASELINE CURRENT [--out DIR]
+    runai-conformance matrix RUN [--out DIR]
+    runai-conformance screenshot PAGE.html PICTURE.png [--width PX]
 
 `sweep` deletes users and tenants that runs of this suite left behind (a crashed run cannot clean up
 after itself). It only ever touches names that carry a run tag: one run's tag with --tag, or every
 run's with --all, and then only those older than --older-than minutes, so that runs still going on
 the same target keep their resources.
+
+`regress` compares a run with a baseline run (each a `summary.json` or the report dir holding it),
+writes regression.md and regression.html, and exits 1 when a rule fails that did not fail in the
+baseline, or a waiver has expired: the nightly gate. `matrix` writes a run's conformance matrix
+again (every run writes it). `screenshot` renders a page in headless Chromium, to look at it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
 
 from conformance.api import Api, Ledger, Tokens, sweep
 from conformance.redact import Redactor
+from conformance.render import compare, write_matrix, write_regression
+from conformance.results import read_summary
 from conformance.target import TAG_PREFIX, ConfigError, build_target
 
 TAG = re.compile(rf"^{re.escape(TAG_PREFIX)}[0-9a-f]{{8}}$")
@@ -40,7 +54,86 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="with --all: only what is at least this many minutes old (default 60)",
     )
+    cmd = commands.add_parser("regress", help="what got worse since a baseline run; exit 1 on a new failure")
+    cmd.add_argument("baseline", type=Path, help="the baseline run: summary.json or its report dir")
+    cmd.add_argument("current", type=Path, help="the current run: summary.json or its report dir")
+    cmd.add_argument("--out", type=Path, help="where regression.md/.html go (default: the current run's dir)")
+    cmd = commands.add_parser("matrix", help="write a run's conformance matrix (matrix.html, matrix.md)")
+    cmd.add_argument("run", type=Path, help="summary.json or its report dir")
+    cmd.add_argument("--out", type=Path, help="where the pages go (default: the run's dir)")
+    cmd = commands.add_parser("screenshot", help="render an HTML page in headless Chromium to a PNG")
+    cmd.add_argument("page", type=Path)
+    cmd.add_argument("picture", type=Path)
+    cmd.add_argument("--width", type=int, default=1500)
+    cmd.add_argument("--height", type=int, default=1500)
     args = parser.parse_args(argv)
+    try:
+        if args.command == "regress":
+            return regress(args.baseline, args.current, args.out)
+        if args.command == "matrix":
+            data = read_summary(args.run)
+            paths = write_matrix(data, args.out or _run_dir(args.run))
+            print(f"runai-conformance: wrote {', '.join(map(str, paths))}")
+            return 0
+        if args.command == "screenshot":
+            return screenshot(args.page, args.picture, args.width, args.height)
+    except (ValueError, OSError) as exc:
+        print(f"runai-conformance: error: {exc}", file=sys.stderr)
+        return 2
+    return sweep_command(args)
+
+
+def _run_dir(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def regress(baseline: Path, current: Path, out: Path | None) -> int:
+    result = compare(read_summary(baseline), read_summary(current))
+    paths = write_regression(result, out or _run_dir(current))
+    counts = ", ".join(f"{len(rows)} {name}" for name, rows in result.rows.items())
+    print(f"runai-conformance: {counts}; wrote {', '.join(map(str, paths))}")
+    for rule_id, detail in result.rows["new failures"]:
+        print(f"runai-conformance: NEW FAILURE {rule_id}: {detail}")
+    for rule_id, detail in result.rows["expired waivers"]:
+        print(f"runai-conformance: EXPIRED WAIVER {rule_id}: {detail}")
+    print(f"runai-conformance: gate {'FAILS' if result.gate_fails else 'passes'}")
+    return 1 if result.gate_fails else 0
+
+
+def chromium() -> str | None:
+    """Chromium or Chrome: $CHROMIUM, or the first on PATH."""
+    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def screenshot(page: Path, picture: Path, width: int, height: int) -> int:
+    browser = chromium()
+    if browser is None:
+        raise ValueError("no Chromium found: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/it")
+    if not page.is_file():
+        raise ValueError(f"{page}: no such page")
+    with tempfile.TemporaryDirectory() as profile:
+        command = [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+            f"--user-data-dir={profile}", f"--window-size={width},{height}", f"--screenshot={picture.resolve()}",
+            page.resolve().as_uri(),
+        ]  # fmt: skip
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    if done.returncode != 0 or not picture.is_file():
+        raise ValueError(f"Chromium could not render {page} (exit {done.returncode})")
+    print(f"runai-conformance: wrote {picture}")
+    return 0
+
+
+def sweep_command(args: argparse.Namespace) -> int:
     if args.tag is not None and not TAG.match(args.tag):
         print(
             f"runai-conformance: error: --tag {args.tag!r} is not a run tag ({TAG_PREFIX} and 8 hex digits)",

@@ -10,6 +10,7 @@ import os
 import random
 import signal
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ from hypothesis import HealthCheck, settings
 from conformance.api import Api, ContractViolation, Ledger, Tokens
 from conformance.launcher import EmbeddedServer, start_embedded
 from conformance.redact import Redactor
+from conformance.render import write_matrix
+from conformance.results import Recorder, allure_environment, failed_operations, operations, summary, write_summary
 from conformance.rules import family
 from conformance.target import PROFILES, ConfigError, Target, build_target
+from conformance.waivers import Waiver, applicable, load_waivers
 
 SUITE_DIR = Path(__file__).resolve().parent
 STATE = pytest.StashKey["RunState"]()
@@ -31,7 +35,9 @@ ENV = {
     "token": "RUNAI_TOKEN",
     "profile": "RUNAI_PROFILE",
     "report_dir": "RUNAI_REPORT_DIR",
+    "waivers": "RUNAI_WAIVERS",
 }
+REPORTS = pytest.StashKey["RunReports"]()
 
 
 @dataclass
@@ -45,6 +51,20 @@ class RunState:
     seed: int = 0
     cleanup_problems: list[str] = field(default_factory=list)
     closed: bool = False
+
+
+@dataclass
+class RunReports:
+    """What the run's reports are made from: the waivers in force and a record of every test."""
+
+    report_dir: Path
+    profile: str
+    waivers: list[Waiver]
+    today: date = field(default_factory=date.today)
+    recorder: Recorder = field(default_factory=Recorder)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.recorder.add(report)
 
 
 # ------------------------------------------------------------------------------ options
@@ -72,6 +92,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--report-dir",
         default=None,
         help=f"where JUnit XML and Allure results go (env {ENV['report_dir']}; default reports/)",
+    )
+    group.addoption(
+        "--waivers",
+        default=None,
+        help=f"known failures to report as waived, TOML or YAML (env {ENV['waivers']}; see conformance/waivers.py)",
     )
 
 
@@ -128,6 +153,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
+    waivers_file = _option(config, "waivers")
+    try:
+        waivers = load_waivers(Path(waivers_file), set(operations())) if waivers_file else []
+    except ConfigError as exc:
+        raise pytest.UsageError(f"runai-conformance: {exc}") from None
+    config.stash[REPORTS] = reports = RunReports(report_dir, profile, waivers)
+    config.pluginmanager.register(reports, "runai-conformance-reports")
     signal.signal(signal.SIGTERM, _interrupt)
 
 
@@ -164,6 +196,7 @@ def build_state(config: pytest.Config) -> RunState:
             embedded.stop()
         raise
     api = Api(target, http, tokens, redact, Ledger(target.run_tag))
+    http.event_hooks["request"] = [api.note_request]
     return RunState(target=target, api=api, redact=redact, embedded=embedded, seed=int(config.option.hypothesis_seed))
 
 
@@ -255,6 +288,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.api.http.close()
         if state.embedded:
             state.embedded.stop()
+        reports = session.config.stash.get(REPORTS, None)
+        if reports is not None:
+            write_reports(session, state, reports)
         redact_report_files(state.target.report_dir, state.redact)
     if reporter:
         if state.cleanup_problems:
@@ -266,6 +302,48 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(
                 f"runai-conformance: cleanup done; nothing tagged {state.target.run_tag} is left on {state.target.url}"
             )
+
+
+def write_reports(session: pytest.Session, state: RunState, reports: RunReports) -> None:
+    """summary.json, the conformance matrix and Allure's environment; expired waivers fail the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    data = summary(
+        reports.recorder,
+        target=state.target.url,
+        profile=reports.profile,
+        seed=state.seed,
+        run_tag=state.target.run_tag,
+        waivers=reports.waivers,
+        exit_status=int(session.exitstatus),
+        today=reports.today,
+    )
+    expired = [w for w in data["waivers"] if w["status"] == "expired"]
+    if expired and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        data["exit_status"] = int(session.exitstatus)
+    write_summary(data, reports.report_dir)
+    write_matrix(data, reports.report_dir)
+    allure_dir = getattr(session.config.option, "allure_report_dir", None)
+    if allure_dir:
+        allure_environment(data, Path(allure_dir))
+    if reporter is None:
+        return
+    for w in data["waivers"]:
+        if w["status"] != "matched":
+            where = f" on {w['operation']}" if w["operation"] else ""
+            what = (
+                "expired on " + w["expires"] + ": it waives nothing and fails the run"
+                if w["status"] == "expired"
+                else "stale: it matches no failure of this run"
+            )
+            reporter.write_line(
+                f"runai-conformance: waiver {w['rule']}{where} is {what}",
+                red=w["status"] == "expired",
+                yellow=w["status"] == "stale",
+            )
+    reporter.write_line(
+        f"runai-conformance: results in {reports.report_dir / 'summary.json'}, matrix {reports.report_dir / 'matrix.html'}"
+    )
 
 
 def redact_report_files(report_dir: Path, redact: Redactor) -> None:
@@ -302,11 +380,27 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
             exc.args = (state.redact(str(exc.args[0])),)
         item.user_properties.extend(("rule", r) for r in exc.rules)
         _allure_labels(item, exc.rules)
+        _allure_evidence(str(exc.args[0]))
         raise
     except AssertionError as exc:
         if state is not None and exc.args:
             exc.args = (state.redact(str(exc.args[0])),)
+            _allure_evidence(str(exc.args[0]))
         raise
+
+
+def _allure_evidence(message: str) -> None:
+    """Attach a failure's evidence to its Allure result: the whole (redacted) message, and the
+    request, the response and the reproducing curl line each on its own."""
+    try:
+        import allure
+    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+        return
+    allure.attach(message, name="evidence", attachment_type=allure.attachment_type.TEXT)
+    for name, prefix in (("request", "request:"), ("response", "response:"), ("reproduce (curl)", "reproduce:")):
+        lines = [line.split(prefix, 1)[1].strip() for line in message.splitlines() if line.lstrip().startswith(prefix)]
+        if lines:
+            allure.attach("\n".join(lines), name=name, attachment_type=allure.attachment_type.TEXT)
 
 
 def _allure_labels(item: pytest.Item, broken: list[str] | None = None) -> None:
@@ -322,20 +416,55 @@ def _allure_labels(item: pytest.Item, broken: list[str] | None = None) -> None:
         allure.dynamic.label("operation", str(mark.args[0]))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash.get(STATE, None)
+    if state is not None:
+        state.api.exercised.clear()
+        state.api.last_operation = []
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     report = yield
     state = item.config.stash.get(STATE, None)
+    if state is None:
+        return report
+    marked_ops = [str(m.args[0]) for m in item.iter_markers("operation")]
     if report.when == "call":
         for rule_id in item_rules(item):
             if ("rule", rule_id) not in item.user_properties:
                 item.user_properties.append(("rule", rule_id))
-    if state is not None and report.longrepr is not None:
+        for op in [*marked_ops, *sorted(state.api.exercised)]:
+            if ("operation", op) not in item.user_properties:
+                item.user_properties.append(("operation", op))
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:  # the exception's own text, for the reports: what broke, the exchange, the steps
+        report.runai_evidence = state.redact(f"{crash.message}\n(at {crash.path}:{crash.lineno})")
+    if report.longrepr is not None:
         if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
             path, line, reason = report.longrepr
             report.longrepr = (path, line, state.redact(reason))
         else:
             report.longrepr = state.redact(str(report.longrepr))
+    if report.failed and report.when in ("setup", "call"):
+        excinfo = call.excinfo
+        broken = excinfo.value.rules if excinfo and isinstance(excinfo.value, ContractViolation) else item_rules(item)
+        failed_ops = failed_operations(str(report.longrepr)) or marked_ops or state.api.last_operation[:1]
+        item.user_properties.extend(("broken", r) for r in broken)
+        item.user_properties.extend(("failed_operation", op) for op in failed_ops)
+        reports = item.config.stash.get(REPORTS, None)
+        if reports is not None and reports.waivers:
+            live, expired = applicable(reports.waivers, broken, failed_ops, reports.today)
+            if live:
+                report.outcome = "skipped"
+                report.wasxfail = "; ".join(w.describe() for w in live)
+                item.user_properties.extend(("waiver", w.key) for w in live)
+            elif expired:
+                report.longrepr = f"{report.longrepr}\n" + "\n".join(
+                    f"(the waiver for {w.key} expired on {w.expires.isoformat()}: it waives nothing)" for w in expired
+                )
+    report.user_properties = list(item.user_properties)
     return report
 
 

@@ -14,10 +14,11 @@ PATTERNS = [
     (re.compile(r"(?i)\b(Bearer)\s+[A-Za-z0-9\-_.~+/=]+"), rf"\1 {MASK}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), MASK),  # a JWT
     (
-        re.compile(r'(?i)("(?:[a-z_]*password|[a-z_]*secret|accessToken|token)"\s*:\s*)"(?:[^"\\]|\\.)*"'),
+        # password, tempPassword, client_secret, AppSecret…; not reset_user_password (an operationId)
+        re.compile(r'(?i)("(?:[a-z]*_?password|[a-z]*_?secret|accessToken|token)"\s*:\s*)"(?:[^"\\]|\\.)*"'),
         rf'\1"{MASK}"',
     ),
-    (re.compile(r"(?i)((?:[a-z_]*password|[a-z_]*secret|accessToken)=)[^&\s'\"]+"), rf"\1{MASK}"),
+    (re.compile(r"(?i)\b((?:[a-z]*_?password|[a-z]*_?secret|accessToken)=)[^&\s'\"]+"), rf"\1{MASK}"),
 ]
 
 

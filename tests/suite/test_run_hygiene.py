@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from conformance.cli import main
 from reference.server import credentials_toml
 from tests.suite.runner import ROOT, SEED, reference, run_suite, tagged_leftovers, untouched_snapshot
 
@@ -40,16 +41,22 @@ def test_no_secret_in_any_report_file_even_when_the_target_leaks_them(tmp_path: 
     with reference("usr-get-leaks-temp-password") as server:
         result = run_suite(server, tmp_path, "conformance/test_fuzz.py", "--profile", "ci")
         assert result.returncode == 1
+        # the pages made from the run afterwards too: the regression report and the matrix again
+        assert main(["regress", str(result.report_dir), str(result.report_dir)]) == 0
+        assert main(["matrix", str(result.report_dir)]) == 0
         secrets = [c["client_secret"] for c in server.credentials.values()]
         files = [p for p in result.report_dir.rglob("*") if p.is_file()]
-        assert any(p.suffix == ".json" for p in files) and (result.report_dir / "junit.xml").exists()
+        names = {p.name for p in files}
+        assert {"junit.xml", "summary.json", "matrix.html", "matrix.md", "regression.md", "regression.html"} <= names
+        assert any(p.parent.name == "allure-results" for p in files)
         for path in [*files, None]:
             text = result.output if path is None else path.read_text(encoding="utf-8", errors="replace")
             where = "the printed output" if path is None else str(path)
             assert not [s for s in secrets if s in text], f"a client secret in {where}"
             assert not JWT.search(text), f"a token in {where}"
             assert not REFERENCE_TEMP_PASSWORD.search(text), f"a temporary password in {where}"
-        assert "[REDACTED]" in (result.report_dir / "junit.xml").read_text(), "the leak should show, redacted"
+        for name in ("junit.xml", "summary.json", "matrix.html"):
+            assert "[REDACTED]" in (result.report_dir / name).read_text(), f"the leak should show in {name}, redacted"
 
 
 def test_interrupted_run_leaves_nothing_tagged(tmp_path: Path) -> None:

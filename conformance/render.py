@@ -1,0 +1,283 @@
+"""Pages made from run summaries (conformance/results.py): the conformance matrix of one run and the
+regression report of a run against a baseline. Each is written as Markdown and as one
+self-contained HTML page (no scripts, no external files), to forward as it is."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COLOURS = {
+    "passed": ("#1e7b34", "#e3f4e7"),
+    "failed": ("#b42318", "#fde7e5"),
+    "waived": ("#8a5a00", "#fff3d6"),
+    "skipped": ("#55606e", "#eceff3"),
+    "not-run": ("#8a939e", "#ffffff"),
+}
+SYMBOLS = {"passed": "✓", "failed": "✗", "waived": "W", "skipped": "–", "not-run": ""}
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2430;background:#fff}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} .meta{color:#55606e;margin:0 0 16px}
+table{border-collapse:collapse} th,td{border:1px solid #d5dbe3;padding:4px 7px;text-align:left;vertical-align:top}
+th{background:#f4f6f9;font-weight:600} th.op{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-size:12px}
+td.cell{text-align:center;min-width:22px;font-weight:600} td.cell a{color:inherit;text-decoration:none;display:block}
+td.rule{white-space:nowrap;font-weight:600} td.title{max-width:420px;color:#37404d}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
+.counts span{margin-right:14px} pre{background:#f6f8fa;border:1px solid #d5dbe3;padding:10px;white-space:pre-wrap;
+word-break:break-all;font-size:12px;max-height:420px;overflow:auto} .fam td{background:#f9fafb;font-weight:600;color:#55606e}
+"""
+
+
+def _badge(status: str) -> str:
+    fg, bg = COLOURS[status]
+    return f'<span class="badge" style="color:{fg};background:{bg};border:1px solid {fg}">{html.escape(status)}</span>'
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def _meta(data: dict[str, Any]) -> str:
+    overlays = ", ".join(f"{o['file']} ({o['rule']})" for o in data["spec"]["overlays"]) or "none"
+    return (
+        f"target {data['target']} · profile {data['profile']} · seed {data['seed']} · "
+        f"{data['started']} → {data['finished']} · spec {data['spec']['version']} · overlays: {overlays}"
+    )
+
+
+def _counts(data: dict[str, Any]) -> dict[str, int]:
+    counts = dict.fromkeys(COLOURS, 0)
+    for entry in data["rules"].values():
+        counts[entry["status"]] += 1
+    return counts
+
+
+# ------------------------------------------------------------------------------ matrix
+
+
+def matrix_html(data: dict[str, Any]) -> str:
+    ops = [op for op in data["operations"]]
+    if any("—" in entry["cells"] for entry in data["rules"].values()):
+        ops.append("—")
+    head = "".join(f'<th class="op" title="{html.escape(op)}">{html.escape(op)}</th>' for op in ops)
+    rows, evidence, family = [], [], None
+    for rule_id, entry in data["rules"].items():
+        if entry["family"] != family:
+            family = entry["family"]
+            rows.append(f'<tr class="fam"><td colspan="{len(ops) + 3}">{html.escape(family)}</td></tr>')
+        anchor = f"ev-{rule_id}"
+        cells = []
+        for op in ops:
+            status = entry["cells"].get(op, "not-run")
+            fg, bg = COLOURS[status]
+            mark = SYMBOLS[status]
+            if status in ("failed", "waived"):
+                mark = f'<a href="#{anchor}">{mark}</a>'
+            cells.append(
+                f'<td class="cell" style="color:{fg};background:{bg}" title="{html.escape(f"{rule_id} × {op}: {status}")}">{mark}</td>'
+            )
+        rows.append(
+            f'<tr id="rule-{rule_id}"><td class="rule">{html.escape(rule_id)}</td><td>{_badge(entry["status"])}</td>'
+            f'<td class="title">{html.escape(entry["title"])}</td>{"".join(cells)}</tr>'
+        )
+        if entry["evidence"] or entry["waivers"] or entry["skip_reasons"]:
+            parts = [
+                f'<h3 id="{anchor}">{html.escape(rule_id)} {_badge(entry["status"])} {html.escape(entry["title"])}</h3>'
+            ]
+            for ev in entry["evidence"]:
+                on = f" on {', '.join(ev['operations'])}" if ev["operations"] else ""
+                parts.append(
+                    f"<p><b>{html.escape(ev['test'])}</b>{html.escape(on)}</p><pre>{html.escape(ev['message'])}</pre>"
+                )
+            parts += [f"<p>{_badge('waived')} {html.escape(w)}</p>" for w in entry["waivers"]]
+            parts += [f"<p>{_badge('skipped')} {html.escape(r)}</p>" for r in entry["skip_reasons"]]
+            evidence.append("".join(parts))
+    counts = " ".join(f"<span>{_badge(s)} {n}</span>" for s, n in _counts(data).items())
+    waivers = _waivers_html(data)
+    body = (
+        f"<h1>Run:ai conformance matrix</h1><p class=meta>{html.escape(_meta(data))}</p>"
+        f'<p class="counts">rules: {counts}</p>'
+        f"<table><thead><tr><th>rule</th><th>status</th><th>what it says</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{waivers}<h2>Evidence</h2>{''.join(evidence) or '<p>No failures, waivers or skips.</p>'}"
+    )
+    return _page("Run:ai conformance matrix", body)
+
+
+def _waivers_html(data: dict[str, Any]) -> str:
+    if not data.get("waivers"):
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(w['rule'])}</td><td>{html.escape(w['operation'] or 'any')}</td><td>{_badge(_waiver_colour(w['status']))} {html.escape(w['status'])}</td>"
+        f"<td>{html.escape(w['expires'])}</td><td>{html.escape(w['reason'])}</td><td>{html.escape(w['link'] or '')}</td></tr>"
+        for w in data["waivers"]
+    )
+    return (
+        "<h2>Waivers</h2><table><thead><tr><th>rule</th><th>operation</th><th>status</th><th>expires</th>"
+        f"<th>reason</th><th>link</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _waiver_colour(status: str) -> str:
+    return {"matched": "waived", "stale": "skipped", "expired": "failed"}[status]
+
+
+def matrix_markdown(data: dict[str, Any]) -> str:
+    ops = data["operations"]
+    lines = [
+        "# Run:ai conformance matrix",
+        "",
+        _meta(data),
+        "",
+        "rules: " + ", ".join(f"{n} {s}" for s, n in _counts(data).items()),
+        "",
+        "| rule | status | " + " | ".join(ops) + " |",
+        "|---|---|" + "---|" * len(ops),
+    ]
+    for rule_id, entry in data["rules"].items():
+        cells = [SYMBOLS[entry["cells"].get(op, "not-run")] or " " for op in ops]
+        lines.append(f"| {rule_id} | {entry['status']} | " + " | ".join(cells) + " |")
+    lines += ["", "✓ passed · ✗ failed · W waived · – skipped · blank: not exercised", ""]
+    for rule_id, entry in data["rules"].items():
+        for ev in entry["evidence"]:
+            lines += [f"## {rule_id} failed: {ev['test']}", "", "```", ev["message"].rstrip(), "```", ""]
+    for w in data.get("waivers", []):
+        lines.append(
+            f"- waiver {w['rule']} on {w['operation'] or 'any operation'}: {w['status']} (expires {w['expires']}): {w['reason']}"
+        )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_matrix(data: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "matrix.html", out / "matrix.md"]
+    paths[0].write_text(matrix_html(data), encoding="utf-8")
+    paths[1].write_text(matrix_markdown(data), encoding="utf-8")
+    return paths
+
+
+# ------------------------------------------------------------------------------ regression
+
+
+CATEGORIES = ("new failures", "fixed", "still failing", "waived", "newly skipped", "expired waivers", "stale waivers")
+
+
+@dataclass
+class Regression:
+    baseline: dict[str, Any]
+    current: dict[str, Any]
+    rows: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
+
+    @property
+    def gate_fails(self) -> bool:
+        return bool(self.rows["new failures"] or self.rows["expired waivers"])
+
+
+def _failing(entry: dict[str, Any] | None) -> set[str]:
+    if not entry or entry["status"] != "failed":
+        return set()
+    return set(entry["failing_operations"]) or {"—"}
+
+
+def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Regression:
+    """Per rule, what changed from the baseline run to the current one."""
+    result = Regression(baseline, current)
+    for rule_id, now in current["rules"].items():
+        before = baseline["rules"].get(rule_id)
+        was, now_status = (before or {}).get("status", "not-run"), now["status"]
+        failing_now, failing_before = _failing(now), _failing(before)
+        if now_status == "failed":
+            new_ops = failing_now - failing_before
+            if was != "failed":
+                result.rows["new failures"].append((rule_id, ", ".join(sorted(failing_now))))
+            elif new_ops and not (failing_before <= {"—"}):
+                result.rows["new failures"].append((rule_id, "now also on " + ", ".join(sorted(new_ops))))
+                result.rows["still failing"].append((rule_id, ", ".join(sorted(failing_before & failing_now)) or "—"))
+            else:
+                result.rows["still failing"].append((rule_id, ", ".join(sorted(failing_now))))
+        elif now_status == "waived":
+            result.rows["waived"].append((rule_id, "; ".join(now["waivers"])))
+        elif was == "failed" and now_status == "passed":
+            result.rows["fixed"].append((rule_id, "was failing on " + ", ".join(sorted(failing_before))))
+        elif now_status in ("skipped", "not-run") and was in ("passed", "failed", "waived"):
+            reason = "; ".join(now["skip_reasons"]) or "not run"
+            result.rows["newly skipped"].append((rule_id, f"was {was}: {reason}"))
+    for w in current.get("waivers", []):
+        if w["status"] in ("expired", "stale"):
+            what = f"expired {w['expires']}" if w["status"] == "expired" else "matches no failure of this run"
+            result.rows[f"{w['status']} waivers"].append(
+                (w["rule"], f"{what} ({w['operation'] or 'any operation'}): {w['reason']}")
+            )
+    return result
+
+
+def _run_line(data: dict[str, Any]) -> str:
+    return f"{data['target']} · {data['profile']} · seed {data['seed']} · {data['finished']}"
+
+
+def regression_markdown(reg: Regression) -> str:
+    lines = [
+        "# Run:ai conformance regression report",
+        "",
+        f"- baseline: {_run_line(reg.baseline)}",
+        f"- current: {_run_line(reg.current)}",
+        f"- gate: {'FAIL' if reg.gate_fails else 'pass'}",
+        "",
+    ]
+    for category in CATEGORIES:
+        rows = reg.rows[category]
+        lines += [f"## {category.capitalize()} ({len(rows)})", ""]
+        if rows:
+            lines += ["| rule | what it says | detail |", "|---|---|---|"]
+            for rule_id, detail in rows:
+                title = reg.current["rules"].get(rule_id, {}).get("title", "")
+                lines.append(f"| {rule_id} | {title} | {detail.replace('|', '/')} |")
+        else:
+            lines.append("none")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def regression_html(reg: Regression) -> str:
+    tone = {
+        "new failures": "failed",
+        "fixed": "passed",
+        "still failing": "failed",
+        "waived": "waived",
+        "newly skipped": "skipped",
+        "expired waivers": "failed",
+        "stale waivers": "skipped",
+    }
+    parts = [
+        "<h1>Run:ai conformance regression report</h1>",
+        f"<p class=meta>baseline: {html.escape(_run_line(reg.baseline))}<br>current: {html.escape(_run_line(reg.current))}</p>",
+        f"<p>gate: {_badge('failed') if reg.gate_fails else _badge('passed')}</p>",
+    ]
+    for category in CATEGORIES:
+        rows = reg.rows[category]
+        parts.append(f"<h2>{_badge(tone[category])} {html.escape(category.capitalize())} ({len(rows)})</h2>")
+        if not rows:
+            parts.append("<p>none</p>")
+            continue
+        body = "".join(
+            f"<tr><td class=rule>{html.escape(r)}</td><td class=title>{html.escape(reg.current['rules'].get(r, {}).get('title', ''))}</td>"
+            f"<td>{html.escape(d)}</td></tr>"
+            for r, d in rows
+        )
+        parts.append(
+            f"<table><thead><tr><th>rule</th><th>what it says</th><th>detail</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+    return _page("Run:ai conformance regression report", "".join(parts))
+
+
+def write_regression(reg: Regression, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "regression.md", out / "regression.html"]
+    paths[0].write_text(regression_markdown(reg), encoding="utf-8")
+    paths[1].write_text(regression_html(reg), encoding="utf-8")
+    return paths

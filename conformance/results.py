@@ -1,0 +1,295 @@
+"""What a run found, per test and per rule: recorded from pytest's reports, written as `summary.json`.
+
+The summary is the one machine-readable result of a run; the conformance matrix, the regression
+report and the gate are all made from it (conformance/render.py). Its shape:
+
+    {"format": 1, "target": URL, "profile": ..., "seed": ..., "run_tag": ..., "started": ISO, "finished": ISO,
+     "spec": {"title", "version", "published_versions": {operationId: version}, "overlays": [{file, rule, title}]},
+     "operations": [operationId, ..., "token_grant"],
+     "rules": {RULE: {"title", "family", "status": passed|failed|waived|skipped|not-run,
+                      "failing_operations": [...], "cells": {operationId: status}, "tests": {outcome: n},
+                      "evidence": [{"test", "operations", "message"}], "skip_reasons": [...], "waivers": [...]}},
+     "tests": [{"id", "outcome", "rules", "broken", "operations", "failed_operations", "waivers", "message"}],
+     "waivers": [{"rule", "operation", "reason", "link", "expires", "status": matched|stale|expired}],
+     "exit_status": N}
+
+A rule's status: failed when a test fails naming it; waived when its every failure is waived;
+passed when a test proving it passed and none failed; skipped when every test proving it was skipped;
+not-run when no test of this run proves it. A cell (rule × operation) has the status of the tests
+proving that rule that sent requests to that operation (a failure counts on the operation of the
+request that broke the rule).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from conformance.rules import family, rules
+from conformance.waivers import Waiver
+from specs import load_spec
+
+TOKEN_OPERATION = "token_grant"  # POST /api/v1/token: the platform's, not in the merged spec
+STATUS_ORDER = ("failed", "waived", "passed", "skipped", "not-run")
+REQUEST_LINE = re.compile(r"^\s*request:\s+([A-Z]+) (\S+)", re.MULTILINE)
+EVIDENCE_LIMIT = 4000
+
+
+@cache
+def _templates() -> list[tuple[str, re.Pattern[str], str]]:
+    spec = load_spec()
+    found = []
+    for path, item in spec["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "/?$")
+        for method, op in item.items():
+            if isinstance(op, dict) and "operationId" in op:
+                found.append((method.upper(), pattern, op["operationId"]))
+    # literal segments first: /api/v1/users/count before /api/v1/users/{userId}
+    return sorted(found, key=lambda t: t[1].pattern.count("[^/]+"))
+
+
+def operations() -> list[str]:
+    """Every operationId of the merged spec, in spec order, then the token endpoint."""
+    spec = load_spec()
+    ops = [op["operationId"] for item in spec["paths"].values() for op in item.values() if isinstance(op, dict)]
+    return [*ops, TOKEN_OPERATION]
+
+
+def operation_of(method: str, url: str) -> str | None:
+    """The operationId a request is for, or None when the spec has no such operation."""
+    path = urlparse(url).path if "://" in url else url.split("?")[0]
+    if method.upper() == "POST" and path.rstrip("/").endswith("/api/v1/token"):
+        return TOKEN_OPERATION
+    for verb, pattern, op in _templates():
+        if verb == method.upper() and pattern.match(path):
+            return op
+    return None
+
+
+def failed_operations(message: str) -> list[str]:
+    """The operations of the requests a failure message shows as evidence."""
+    found = []
+    for method, url in REQUEST_LINE.findall(message):
+        op = operation_of(method, url)
+        if op and op not in found:
+            found.append(op)
+    return found
+
+
+def spec_info() -> dict[str, Any]:
+    spec = load_spec()
+    return {
+        "title": spec["info"]["title"],
+        "version": spec["info"]["version"],
+        "published_versions": {
+            op["operationId"]: op.get("x-runai-published-version")
+            for item in spec["paths"].values()
+            for op in item.values()
+            if isinstance(op, dict)
+        },
+        "overlays": [
+            {"file": o["file"], "rule": o.get("rule"), "title": o.get("title")}
+            for o in spec.get("x-runai-overlays", [])
+        ],
+    }
+
+
+@dataclass
+class TestRecord:
+    id: str
+    outcome: str  # passed | failed | skipped | waived
+    rules: list[str]
+    broken: list[str] = field(default_factory=list)
+    operations: list[str] = field(default_factory=list)
+    failed_operations: list[str] = field(default_factory=list)
+    waivers: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def record_of(report: Any) -> TestRecord | None:
+    """A test's record from one of its reports (setup, call or teardown), or None for a passing phase
+    that is not the call."""
+    props: dict[str, list[str]] = {}
+    for name, value in report.user_properties:
+        props.setdefault(name, [])
+        if value not in props[name]:
+            props[name].append(str(value))
+    outcome = report.outcome
+    if outcome == "skipped" and hasattr(report, "wasxfail"):
+        outcome = "waived"
+    elif outcome == "passed" and report.when != "call":
+        return None
+    message = ""
+    if outcome == "skipped" and isinstance(report.longrepr, tuple):
+        message = str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif outcome == "waived":
+        message = str(report.wasxfail)
+    elif outcome == "failed":
+        message = getattr(report, "runai_evidence", None) or str(report.longreprtext)
+    return TestRecord(
+        id=report.nodeid,
+        outcome=outcome,
+        rules=props.get("rule", []),
+        broken=props.get("broken", []),
+        operations=props.get("operation", []),
+        failed_operations=props.get("failed_operation", []),
+        waivers=props.get("waiver", []),
+        message=message[:EVIDENCE_LIMIT],
+    )
+
+
+@dataclass
+class Recorder:
+    """Collects one record per test (the worst of its phases) while the run goes on."""
+
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    records: dict[str, TestRecord] = field(default_factory=dict)
+
+    def add(self, report: Any) -> None:
+        record = record_of(report)
+        if record is None:
+            return
+        known = self.records.get(record.id)
+        if known is None or STATUS_ORDER.index(record.outcome) < STATUS_ORDER.index(known.outcome):
+            if known is not None:  # keep what the earlier phase learnt
+                record.operations = record.operations or known.operations
+                record.rules = record.rules or known.rules
+            self.records[record.id] = record
+
+
+def rule_table(records: list[TestRecord], ops: list[str]) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for rule_id, title in rules().items():
+        entry: dict[str, Any] = {
+            "title": title,
+            "family": family(rule_id),
+            "status": "not-run",
+            "failing_operations": [],
+            "cells": {},
+            "tests": {},
+            "evidence": [],
+            "skip_reasons": [],
+            "waivers": [],
+        }
+        statuses: list[str] = []
+        for rec in records:
+            proves, broke = rule_id in rec.rules, rule_id in rec.broken
+            if not (proves or broke):
+                continue
+            outcome = rec.outcome
+            if outcome in ("failed", "waived") and not broke:
+                # the test failed on another of its rules: this one is not shown either way
+                continue
+            statuses.append(outcome)
+            entry["tests"][outcome] = entry["tests"].get(outcome, 0) + 1
+            cell_ops = rec.failed_operations if outcome in ("failed", "waived") else rec.operations
+            for op in cell_ops or (["—"] if outcome in ("failed", "waived") else []):
+                _worsen(entry["cells"], op, outcome)
+            if outcome == "failed":
+                for op in rec.failed_operations:
+                    if op not in entry["failing_operations"]:
+                        entry["failing_operations"].append(op)
+                entry["evidence"].append({"test": rec.id, "operations": rec.failed_operations, "message": rec.message})
+            elif outcome == "waived" and rec.message not in entry["waivers"]:
+                entry["waivers"].append(rec.message)
+            elif outcome == "skipped" and rec.message and rec.message not in entry["skip_reasons"]:
+                entry["skip_reasons"].append(rec.message)
+        if statuses:
+            entry["status"] = min(statuses, key=STATUS_ORDER.index)
+        entry["cells"] = {op: entry["cells"][op] for op in [*ops, "—"] if op in entry["cells"]}
+        table[rule_id] = entry
+    return table
+
+
+def _worsen(cells: dict[str, str], op: str, outcome: str) -> None:
+    if op not in cells or STATUS_ORDER.index(outcome) < STATUS_ORDER.index(cells[op]):
+        cells[op] = outcome
+
+
+def waiver_table(waivers: list[Waiver], records: list[TestRecord], today: date) -> list[dict[str, Any]]:
+    used = {key for rec in records for key in rec.waivers}
+    table = []
+    for waiver in waivers:
+        if waiver.expired(today):
+            status = "expired"
+        elif waiver.key in used:
+            status = "matched"
+        else:
+            status = "stale"
+        table.append({**waiver.as_dict(), "status": status})
+    return table
+
+
+def summary(
+    recorder: Recorder,
+    *,
+    target: str,
+    profile: str,
+    seed: int,
+    run_tag: str,
+    waivers: list[Waiver],
+    exit_status: int,
+    today: date | None = None,
+) -> dict[str, Any]:
+    records = list(recorder.records.values())
+    ops = operations()
+    return {
+        "format": 1,
+        "target": target,
+        "profile": profile,
+        "seed": seed,
+        "run_tag": run_tag,
+        "started": recorder.started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "spec": spec_info(),
+        "operations": ops,
+        "rules": rule_table(records, ops),
+        "tests": [rec.__dict__ for rec in records],
+        "waivers": waiver_table(waivers, records, today or date.today()),
+        "exit_status": exit_status,
+    }
+
+
+def write_summary(data: dict[str, Any], report_dir: Path) -> Path:
+    path = report_dir / "summary.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A run's summary from `summary.json` or the report dir holding it; ValueError in one line otherwise."""
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(
+            f"{path}: cannot read it ({exc.strerror}); pass a run's summary.json or its report dir"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or data.get("format") != 1 or not isinstance(data.get("rules"), dict):
+        raise ValueError(f"{path}: not a runai-conformance summary (format 1)")
+    return data
+
+
+def allure_environment(data: dict[str, Any], allure_dir: Path) -> None:
+    """environment.properties for Allure: target, profile, seed, spec version and the overlays applied."""
+    if not allure_dir.is_dir():
+        return
+    lines = {
+        "target": data["target"],
+        "profile": data["profile"],
+        "seed": str(data["seed"]),
+        "run.tag": data["run_tag"],
+        "spec.version": data["spec"]["version"],
+        "spec.overlays": ", ".join(f"{o['file']} ({o['rule']})" for o in data["spec"]["overlays"]) or "none",
+    }
+    text = "".join(f"{k} = {v.replace(chr(10), ' ')}\n" for k, v in lines.items())
+    (allure_dir / "environment.properties").write_text(text, encoding="utf-8")
