@@ -19,6 +19,7 @@ import pytest
 
 from reference.faults import FAULTS
 from reference.server import running
+from tests.suite.runner import client_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,15 +48,7 @@ def server_process(*args: str | Path) -> Iterator[tuple[subprocess.Popen[str], s
 
 
 def token(url: str, creds: dict[str, str]) -> dict[str, str]:
-    answer = httpx.post(
-        f"{url}/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": creds["client_id"],
-            "clientSecret": creds["client_secret"],
-        },
-    )
-    return {"Authorization": f"Bearer {answer.json()['accessToken']}"}
+    return {"Authorization": f"Bearer {client_token(url, creds)}"}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from reference.server import RunningServer, credentials_toml, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +71,19 @@ def run_suite(server: RunningServer, tmp: Path, *args: str, timeout: float = 600
     if junit.exists():
         result.failed, result.passed, result.skipped = read_junit(junit)
     return result
+
+
+def client_token(url: str, creds: dict[str, str]) -> str:
+    """An access token for a client of the reference server (client_credentials grant)."""
+    answer = httpx.post(
+        f"{url}/api/v1/token",
+        json={
+            "grantType": "client_credentials",
+            "clientID": creds["client_id"],
+            "clientSecret": creds["client_secret"],
+        },
+    )
+    return str(answer.json()["accessToken"])
 
 
 @contextmanager

@@ -10,19 +10,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.suite.runner import reference, run_suite, tagged_leftovers
+from tests.suite.runner import client_token, reference, run_suite, tagged_leftovers
 
 
 def churn(url: str, creds: dict[str, str], stop: threading.Event, counter: list[int]) -> None:
     """Create and delete untagged users as fast as the target allows, until stopped (or 10 minutes)."""
-    token = httpx.post(
-        f"{url}/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": creds["client_id"],
-            "clientSecret": creds["client_secret"],
-        },
-    ).json()["accessToken"]
+    token = client_token(url, creds)
     deadline = time.monotonic() + 600
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         alive: list[str] = []

@@ -1,0 +1,283 @@
+"""The suite against plain Schemathesis, on one machine in one run, against the same reference target.
+
+    python -m benchmarks [--profiles smoke,ci,nightly] [--detect smoke,ci] [--jobs 2] [--out FILE]
+
+For each profile of the suite, and for `schemathesis run` with all its checks on specs/runai.json
+(the Users operations with the admin token, the Tenants operations with the operator token: the
+same credentials the suite has), against a fresh reference server each time:
+
+- on the clean reference: wall time, requests sent, requests per second, and failures (on a
+  correct target every failure is a false alarm);
+- with each planted fault (`--detect` profiles; nightly is long, so it is opt-in): whether the run
+  caught it. The suite catches a fault when it goes red naming the fault's rule. Plain Schemathesis
+  knows no rules, so it is given the benefit of the doubt: a fault counts as caught when its run
+  shows a failure (operation and check) that its clean run did not;
+- time to the first failure for a few faults (pytest -x, and schemathesis --max-failures 1);
+- the suite's own cost per request against raw httpx requests to the same endpoint (ratios).
+
+It prints a Markdown table with the ratios (suite / Schemathesis) and writes it to --out.
+Measured, not asserted: the machines are shared and noisy, so only compare figures of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from reference.faults import FAULTS
+from reference.server import credentials_toml
+from tests.suite.runner import ROOT, client_token, reference, run_suite
+
+SPEC = ROOT / "specs" / "runai.json"
+SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
+FIRST_FAILURE_FAULTS = [
+    "err-crash-on-non-ascii-search",
+    "usr-get-leaks-temp-password",
+    "usr-reset-repeats-password",
+    "ten-soft-delete-purges",
+    "list-filter-terms-or",
+]
+SCHEMATHESIS_PARTS = (("admin", "^/api/v1/(users|me)"), ("operator", "^/api/v1/tenants"))
+CHECK_CODE = re.compile(r"^- (ST\d+) ", re.MULTILINE)
+
+
+@dataclass
+class Figures:
+    tool: str
+    wall: float = 0.0
+    requests: int = 0
+    clean_failures: int = 0
+    caught: list[str] = field(default_factory=list)
+    tried: int = 0
+    first_failure: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.wall if self.wall else 0.0
+
+
+# ------------------------------------------------------------------------------ the suite
+
+
+def suite_run(profile: str, faults: tuple[str, ...], *extra: str) -> tuple[float, int, int, set[str]]:
+    """(wall seconds, requests, failed tests, failed rules) of one suite run against a fresh reference."""
+    with reference(*faults) as server, tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = run_suite(server, Path(tmp), "conformance", "--profile", profile, *extra, timeout=5400)
+        wall = time.perf_counter() - start
+        if result.returncode not in (0, 1):
+            raise SystemExit(f"benchmarks: the suite could not run ({result.returncode}):\n{result.output[-2000:]}")
+        return wall, len(server.requests), len(result.failed), result.failed_rules
+
+
+def suite_catches(profile: str, fault: str) -> bool:
+    return FAULTS[fault].rule in suite_run(profile, (fault,))[3]
+
+
+# ------------------------------------------------------------------------------ plain Schemathesis
+
+
+def schemathesis_run(faults: tuple[str, ...], *extra: str) -> tuple[float, int, set[str]]:
+    """(wall seconds, requests, failure signatures) of `schemathesis run --checks all` against a fresh reference."""
+    signatures: set[str] = set()
+    with reference(*faults) as server, tempfile.TemporaryDirectory() as tmp:
+        tokens = {role: client_token(server.url, server.credentials[role]) for role, _ in SCHEMATHESIS_PARTS}
+        start = time.perf_counter()
+        for n, (role, paths) in enumerate(SCHEMATHESIS_PARTS):
+            junit = Path(tmp) / f"junit-{n}.xml"
+            command = [
+                *SCHEMATHESIS, "run", str(SPEC), "--url", server.url, "--checks", "all", "--seed", "20261122",
+                "-H", f"Authorization: Bearer {tokens[role]}", "--include-path-regex", paths, "--workers", "1",
+                "--report", "junit", "--report-junit-path", str(junit), "--no-color", *extra,
+            ]  # fmt: skip
+            done = subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=5400)
+            if done.returncode not in (0, 1) or not junit.exists():
+                raise SystemExit(f"benchmarks: schemathesis could not run ({done.returncode}):\n{done.stdout[-2000:]}")
+            for case in ET.parse(junit).getroot().iter("testcase"):
+                for problem in [*case.iter("failure"), *case.iter("error")]:
+                    codes = CHECK_CODE.findall(problem.text or "") or [problem.get("message") or "error"]
+                    signatures |= {f"{case.get('name')}: {code}" for code in codes}
+        wall = time.perf_counter() - start
+        return wall, len(server.requests), signatures
+
+
+# ------------------------------------------------------------------------------ per-request cost
+
+
+def per_request_costs(n: int = 400) -> dict[str, float]:
+    """Seconds per GET /api/v1/users/{id}: raw httpx, the suite's Api.call + expect, and Schemathesis'
+    case.call + validate_response (both as the suite's fuzzing uses them)."""
+    from conformance.api import Api, Ledger, Tokens
+    from conformance.fuzz import load_schema
+    from conformance.redact import Redactor
+    from conformance.target import build_target
+
+    with reference() as server, tempfile.TemporaryDirectory() as tmp:
+        creds = Path(tmp) / "creds.toml"
+        creds.write_text(credentials_toml(server.store, server.url))
+        target = build_target(
+            url=None, credentials=creds, token=None, profile="ci", read_only=False, report_dir=Path(tmp)
+        )
+        redact = Redactor(target.secrets)
+        http = httpx.Client(base_url=target.url)
+        api = Api(target, http, Tokens(http, target.roles, redact), redact, Ledger(target.run_tag))
+        http.event_hooks["request"] = [api.note_request]
+        user = api.create_user("bench")
+        path = f"/api/v1/users/{user['id']}"
+        headers = api.tokens.headers("admin")
+        raw = httpx.Client(base_url=target.url, headers=headers)
+        operation = load_schema()["/api/v1/users/{userId}"]["GET"]
+        case = operation.Case(path_parameters={"userId": user["id"]})
+
+        def suite_call() -> None:
+            api.expect(api.call("admin", "GET", path), "USR-4", 200, "bench")
+
+        def schemathesis_call() -> None:
+            case.validate_response(case.call(base_url=target.url, headers=headers), headers=headers)
+
+        timings = {}
+        for name, call in (
+            ("raw httpx", lambda: raw.get(path)),
+            ("suite (Api.call + expect)", suite_call),
+            ("suite fuzzing (Schemathesis case.call + all checks)", schemathesis_call),
+        ):
+            call()  # warm up
+            start = time.perf_counter()
+            for _ in range(n):
+                call()
+            timings[name] = (time.perf_counter() - start) / n
+        api.call("admin", "DELETE", path)
+        raw.close()
+        http.close()
+        return timings
+
+
+# ------------------------------------------------------------------------------ the table
+
+
+def parallel(jobs: int, work: list[Callable[[], object]]) -> list[object]:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda f: f(), work))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="smoke,ci,nightly", help="suite profiles to time (default all)")
+    parser.add_argument("--detect", default="smoke,ci", help="profiles to run against every planted fault")
+    parser.add_argument("--faults", default="", help="comma-separated faults (default: all planted faults)")
+    parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="runs at a time")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "latest.md")
+    args = parser.parse_args(argv)
+    profiles = [p for p in args.profiles.split(",") if p]
+    detect = [p for p in args.detect.split(",") if p]
+    faults = [f for f in args.faults.split(",") if f] or sorted(FAULTS)
+    unknown = [f for f in faults if f not in FAULTS] + [
+        p for p in {*profiles, *detect} if p not in ("smoke", "ci", "nightly")
+    ]
+    if unknown:
+        print(f"benchmarks: error: unknown fault or profile {unknown}", file=sys.stderr)
+        return 2
+    started = datetime.now(UTC)
+    rows: list[Figures] = []
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - t0:7.0f}s] {text}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    # plain Schemathesis first: its clean signatures decide what counts as caught
+    st = Figures("plain Schemathesis (`schemathesis run --checks all`)")
+    st.wall, st.requests, clean_signatures = schemathesis_run(())
+    st.clean_failures = len(clean_signatures)
+    log(f"schemathesis clean: {st.wall:.1f}s, {st.requests} requests, {st.clean_failures} failures")
+
+    def st_catches(fault: str) -> bool:
+        return bool(schemathesis_run((fault,))[2] - clean_signatures)
+
+    caught = parallel(args.jobs, [lambda f=f: st_catches(f) for f in faults])
+    st.caught, st.tried = [f for f, c in zip(faults, caught, strict=True) if c], len(faults)
+    log(f"schemathesis caught {len(st.caught)}/{len(faults)}")
+    for fault in FIRST_FAILURE_FAULTS:
+        start = time.perf_counter()
+        signatures = schemathesis_run((fault,), "--max-failures", "1")[2]
+        took = time.perf_counter() - start
+        st.first_failure[fault] = f"{took:.1f}s" + ("" if signatures - clean_signatures else " (a false alarm)")
+
+    for profile in profiles:
+        suite = Figures(f"runai-conformance `--profile {profile}`")
+        suite.wall, suite.requests, suite.clean_failures, _ = suite_run(profile, ())
+        log(f"suite {profile} clean: {suite.wall:.1f}s, {suite.requests} requests, {suite.clean_failures} failures")
+        if profile in detect:
+            caught = parallel(args.jobs, [lambda f=f, p=profile: suite_catches(p, f) for f in faults])
+            suite.caught, suite.tried = [f for f, c in zip(faults, caught, strict=True) if c], len(faults)
+            log(f"suite {profile} caught {len(suite.caught)}/{len(faults)}")
+        if profile == "ci":
+            for fault in FIRST_FAILURE_FAULTS:
+                start = time.perf_counter()
+                rules = suite_run(profile, (fault,), "-x")[3]
+                took = time.perf_counter() - start
+                suite.first_failure[fault] = f"{took:.1f}s" + ("" if FAULTS[fault].rule in rules else " (other rule)")
+        rows.append(suite)
+    costs = per_request_costs()
+    table = render(rows, st, costs, faults, started)
+    args.out.write_text(table, encoding="utf-8")
+    print(table)
+    return 0
+
+
+def render(rows: list[Figures], st: Figures, costs: dict[str, float], faults: list[str], started: datetime) -> str:
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        f"Measured {started:%Y-%m-%d} on one machine: {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
+        "one run, the same reference target for every line.",
+        "",
+        "| tool | wall time | requests | requests/s | failures on the clean target | planted faults caught |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fig in [*rows, st]:
+        caught = f"{len(fig.caught)} / {fig.tried}" if fig.tried else "not measured"
+        lines.append(
+            f"| {fig.tool} | {fig.wall:.1f} s | {fig.requests} | {fig.rps:.0f} | {fig.clean_failures} | {caught} |"
+        )
+    lines += ["", "Ratios, suite / plain Schemathesis:", ""]
+    for fig in rows:
+        caught = f", faults caught {len(fig.caught)} / {len(st.caught)}" if fig.tried else ""
+        lines.append(
+            f"- `{fig.tool.split('`')[1]}`: wall time {fig.wall / st.wall:.2f}×, requests {fig.requests / st.requests:.2f}×{caught}"
+        )
+    ci = next((r for r in rows if r.first_failure), None)
+    if ci:
+        lines += [
+            "",
+            "| time to the first failure | suite (`ci`, `-x`) | plain Schemathesis (`--max-failures 1`) |",
+            "|---|---|---|",
+        ]
+        for fault in FIRST_FAILURE_FAULTS:
+            lines.append(f"| `{fault}` | {ci.first_failure.get(fault, '—')} | {st.first_failure.get(fault, '—')} |")
+    raw = costs["raw httpx"]
+    lines += ["", "| per request (GET /api/v1/users/{id}) | time | / raw httpx |", "|---|---|---|"]
+    for name, seconds in costs.items():
+        lines.append(f"| {name} | {seconds * 1000:.2f} ms | {seconds / raw:.2f}× |")
+    for fig in [*rows, st]:
+        if fig.tried:
+            missed = [f for f in faults if f not in fig.caught]
+            lines += ["", f"{fig.tool} missed: {', '.join(f'`{f}`' for f in missed) or 'none'}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
