@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 
+from conformance.target import PROFILES
 from reference.faults import FAULTS
 from reference.server import credentials_toml
 from tests.suite.runner import ROOT, client_token, reference, run_suite
@@ -64,6 +65,7 @@ class Figures:
     caught: list[str] = field(default_factory=list)
     tried: int = 0
     first_failure: dict[str, str] = field(default_factory=dict)
+    machines: float | None = None
 
     @property
     def rps(self) -> float:
@@ -73,19 +75,34 @@ class Figures:
 # ------------------------------------------------------------------------------ the suite
 
 
-def suite_run(profile: str, faults: tuple[str, ...], *extra: str) -> tuple[float, int, int, set[str]]:
-    """(wall seconds, requests, failed tests, failed rules) of one suite run against a fresh reference."""
+@dataclass
+class SuiteRun:
+    wall: float
+    requests: int
+    failed: int
+    failed_rules: set[str]
+    machines: float  # seconds in the state machines (conformance/test_stateful.py)
+
+
+def suite_run(profile: str, faults: tuple[str, ...], *extra: str) -> SuiteRun:
+    """One suite run against a fresh reference: time, requests, failures."""
     with reference(*faults) as server, tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = run_suite(server, Path(tmp), "conformance", "--profile", profile, *extra, timeout=5400)
         wall = time.perf_counter() - start
         if result.returncode not in (0, 1):
             raise SystemExit(f"benchmarks: the suite could not run ({result.returncode}):\n{result.output[-2000:]}")
-        return wall, len(server.requests), len(result.failed), result.failed_rules
+        junit = ET.parse(result.report_dir / "junit.xml").getroot()
+        machines = sum(
+            float(case.get("time") or 0)
+            for case in junit.iter("testcase")
+            if "test_stateful" in (case.get("classname") or "")
+        )
+        return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines)
 
 
 def suite_catches(profile: str, fault: str) -> bool:
-    return FAULTS[fault].rule in suite_run(profile, (fault,))[3]
+    return FAULTS[fault].rule in suite_run(profile, (fault,)).failed_rules
 
 
 # ------------------------------------------------------------------------------ plain Schemathesis
@@ -218,7 +235,13 @@ def main(argv: list[str] | None = None) -> int:
 
     for profile in profiles:
         suite = Figures(f"runai-conformance `--profile {profile}`")
-        suite.wall, suite.requests, suite.clean_failures, _ = suite_run(profile, ())
+        clean = suite_run(profile, ())
+        suite.wall, suite.requests, suite.clean_failures, suite.machines = (
+            clean.wall,
+            clean.requests,
+            clean.failed,
+            clean.machines,
+        )
         log(f"suite {profile} clean: {suite.wall:.1f}s, {suite.requests} requests, {suite.clean_failures} failures")
         if profile in detect:
             caught = parallel(args.jobs, [lambda f=f, p=profile: suite_catches(p, f) for f in faults])
@@ -227,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         if profile == "ci":
             for fault in FIRST_FAILURE_FAULTS:
                 start = time.perf_counter()
-                rules = suite_run(profile, (fault,), "-x")[3]
+                rules = suite_run(profile, (fault,), "-x").failed_rules
                 took = time.perf_counter() - start
                 suite.first_failure[fault] = f"{took:.1f}s" + ("" if FAULTS[fault].rule in rules else " (other rule)")
         rows.append(suite)
@@ -258,6 +281,16 @@ def render(rows: list[Figures], st: Figures, costs: dict[str, float], faults: li
         caught = f", faults caught {len(fig.caught)} / {len(st.caught)}" if fig.tried else ""
         lines.append(
             f"- `{fig.tool.split('`')[1]}`: wall time {fig.wall / st.wall:.2f}×, requests {fig.requests / st.requests:.2f}×{caught}"
+        )
+    lines += [
+        "",
+        "| suite profile | state machine runs × steps (each of 2 machines) | time in the state machines |",
+        "|---|---|---|",
+    ]
+    for fig in rows:
+        profile = PROFILES[fig.tool.split("--profile ")[1].rstrip("`")]
+        lines.append(
+            f"| {profile.name} | {profile.stateful_examples} × {profile.stateful_steps} | {fig.machines or 0:.1f} s |"
         )
     ci = next((r for r in rows if r.first_failure), None)
     if ci:
