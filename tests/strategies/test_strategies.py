@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 
 import pytest
-from hypothesis import find, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from specs import load_spec
@@ -189,3 +189,43 @@ def test_shortest_tenant_name_is_drawn() -> None:
 def test_bad_arguments_raise_a_clear_error(call) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+# Schemathesis' own fuzzing draws from these strategies (conformance/fuzz.py registers them as formats):
+# its positive cases hold grammar-valid filterBy terms and pattern-valid emails, not random strings.
+
+
+def _positive(path: str, method: str) -> st.SearchStrategy:
+    from conformance.fuzz import load_schema
+
+    return load_schema()[path][method].as_strategy()
+
+
+def _terms(case: object) -> list[str]:
+    """The filterBy terms of a case, whether Schemathesis holds them as a list or serialized."""
+    value = (getattr(case, "query", None) or {}).get("filterBy") or []
+    return value.split(",") if isinstance(value, str) else [str(t) for t in value]
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_schemathesis_draws_filter_terms_from_the_grammar(data: st.DataObject) -> None:
+    terms = _terms(data.draw(_positive("/api/v1/users", "GET")))
+    assert all(term_ok(t) for t in terms), terms
+
+
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_schemathesis_draws_emails_from_the_pattern(data: st.DataObject) -> None:
+    case = data.draw(_positive("/api/v1/users", "POST"))
+    assert email_ok(case.body["email"]), case.body
+
+
+def test_schemathesis_draws_filter_terms_at_all() -> None:
+    """The two above prove nothing if no case carried a term: find one that carries several."""
+    found = find(
+        _positive("/api/v1/users", "GET"),
+        lambda case: len(_terms(case)) >= 2,
+        settings=settings(max_examples=500, database=None, suppress_health_check=list(HealthCheck)),
+    )
+    assert all(term_ok(t) for t in _terms(found))
