@@ -431,10 +431,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if state is None:
         return report
     marked_ops = [str(m.args[0]) for m in item.iter_markers("operation")]
+    for rule_id in item_rules(item):  # in every phase: a skip or error in setup counts for the rules too
+        if ("rule", rule_id) not in item.user_properties:
+            item.user_properties.append(("rule", rule_id))
     if report.when == "call":
-        for rule_id in item_rules(item):
-            if ("rule", rule_id) not in item.user_properties:
-                item.user_properties.append(("rule", rule_id))
         for op in [*marked_ops, *sorted(state.api.exercised)]:
             if ("operation", op) not in item.user_properties:
                 item.user_properties.append(("operation", op))

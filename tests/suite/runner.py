@@ -56,10 +56,16 @@ def read_junit(path: Path) -> tuple[dict[str, set[str]], set[str], set[str]]:
     return failed, passed, skipped
 
 
-def run_suite(server: RunningServer, tmp: Path, *args: str, timeout: float = 600) -> SuiteResult:
-    """`pytest ARGS` (ARGS name the part of conformance/ to run) against `server`, reports in tmp/reports."""
+def run_suite(
+    server: RunningServer, tmp: Path, *args: str, timeout: float = 600, drop_roles: tuple[str, ...] = ()
+) -> SuiteResult:
+    """`pytest ARGS` (ARGS name the part of conformance/ to run) against `server`, reports in tmp/reports;
+    the credentials file leaves out `drop_roles`."""
     creds = tmp / "credentials.toml"
-    creds.write_text(credentials_toml(server.store, server.url))
+    text = credentials_toml(server.store, server.url)
+    for role in drop_roles:
+        text = re.sub(rf"(?ms)^\[roles\.{role}\]\n.*?(?=^\[|\Z)", "", text)
+    creds.write_text(text)
     report_dir = tmp / "reports"
     command = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",

@@ -117,6 +117,25 @@ def test_an_expired_waiver_waives_nothing_and_fails(baseline: SuiteResult, tmp_p
     assert cli(["regress", str(baseline.report_dir), str(green.report_dir), "--out", str(tmp_path / "g")]) == 1
 
 
+def test_missing_roles_skip_their_tests_and_the_report_says_why(tmp_path: Path) -> None:
+    with reference() as server:
+        result = run_suite(
+            server,
+            tmp_path,
+            "conformance/test_roles_and_isolation.py",
+            "--profile",
+            "smoke",
+            drop_roles=("viewer", "peer"),
+        )
+    assert result.returncode == 0, result.output[-3000:]
+    assert result.skipped and result.passed, "the operator and admin tests still run"
+    data = summary_of(result)
+    iso = data["rules"]["ISO-1"]
+    assert iso["status"] == "skipped" and any("peer" in r for r in iso["skip_reasons"]), iso
+    assert any("viewer" in r for r in data["rules"]["AUTH-2"]["skip_reasons"]), data["rules"]["AUTH-2"]
+    assert "peer" in (result.report_dir / "matrix.html").read_text()
+
+
 class Cells(HTMLParser):
     """Row ids and the links of a matrix page."""
 

@@ -4,6 +4,7 @@ interrupted run, no secret reaches the report dir, and bad input stops the run i
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import signal
 import socket
@@ -34,6 +35,10 @@ def test_read_only_sends_no_post_or_delete(tmp_path: Path) -> None:
         assert writes == [], writes[:5]
         assert result.passed, "a read-only run must still test the reads"
         assert untouched_snapshot(server) == before
+        rules = json.loads((result.report_dir / "summary.json").read_text())["rules"]
+        assert any("read-only" in reason for reason in rules["USR-8"]["skip_reasons"]), (
+            "the report says what was skipped"
+        )
 
 
 def test_no_secret_in_any_report_file_even_when_the_target_leaks_them(tmp_path: Path) -> None:
