@@ -13,6 +13,7 @@ the answer that broke the rule.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,8 +26,11 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, 
 
 from conformance.api import Api, ContractViolation, instant
 from conformance.rules import rule as contract_rule
+from strategies import emails
+from strategies import tenants as tenant_names
 
 MACHINES = itertools.count()
+SECRET_KEY = re.compile(r"password|secret", re.IGNORECASE)
 
 
 def machine_settings(api: Api) -> settings:
@@ -71,6 +75,11 @@ class UsersMachine(RuleBasedStateMachine):
         super().__init__()
         self.tag = self.api.ledger.tagged(f"sm{next(MACHINES)}-")
         self.model: dict[str, ModelUser] = {}
+        self.strays: list[str] = []  # users a wrong target created from invalid emails
+
+    def teardown(self) -> None:
+        for user_id in self.strays:
+            self.call("DELETE", f"/api/v1/users/{user_id}")
 
     # -- helpers
 
@@ -112,6 +121,16 @@ class UsersMachine(RuleBasedStateMachine):
         self.model[body["id"]] = ModelUser(body["id"], email, body["tempPassword"], [body["tempPassword"]])
         return str(body["id"])
 
+    @rule(email=emails.invalid_emails())
+    def create_with_invalid_email(self, email: str) -> None:
+        """A near-miss email gets 400 and creates nothing (USR-2); if the target creates it anyway,
+        the ledger deletes it at the end of the run."""
+        answer = self.call("POST", "/api/v1/users", json={"email": email})
+        self.api.remember(answer, "create_user", "admin")
+        if answer.status_code == 201:  # untagged: delete it before the next example meets it
+            self.strays.append(str(answer.json().get("id")))
+        self.api.expect(answer, "USR-2", 400, f"creating a user with the invalid email {email!r}")
+
     @rule(target=users, user=users)
     def create_again(self, user: str) -> str:
         """The same email again: 409 while the user exists (USR-3), a new user once it was deleted."""
@@ -138,6 +157,9 @@ class UsersMachine(RuleBasedStateMachine):
             self.api.expect(answer, "USR-6", 404, "reading a deleted user")
             return
         body = self.api.expect(answer, "USR-4", 200, "reading a user").json()
+        leaked = [key for key in body if SECRET_KEY.search(key)]
+        if leaked:
+            raise ContractViolation("USR-5", f"the user representation carries {leaked}\n{self.api.evidence(answer)}")
         problems = []
         if (body.get("id"), body.get("username"), body.get("isLocal")) != (user, model.username, True):
             problems.append(f"id/username/isLocal {body.get('id')!r}/{body.get('username')!r}/{body.get('isLocal')!r}")
@@ -289,7 +311,9 @@ class UsersMachine(RuleBasedStateMachine):
                     )
 
 
-@contract_rule("USR-1", "USR-3", "USR-4", "USR-6", "USR-7", "USR-8", "USR-9", "USR-10", "USR-11", "AUTH-4")
+@contract_rule(
+    "USR-1", "USR-2", "USR-3", "USR-4", "USR-5", "USR-6", "USR-7", "USR-8", "USR-9", "USR-10", "USR-11", "AUTH-4"
+)
 def test_users_lifecycle_machine(api: Api) -> None:
     machine = type("UsersLifecycle", (UsersMachine,), {"api": api})
     run_state_machine_as_test(machine, settings=machine_settings(api))
@@ -410,11 +434,19 @@ class TenantsMachine(RuleBasedStateMachine):
         self.api.remember(answer, "create_tenant", "operator")
         self.api.expect(answer, "TEN-2", 409, "creating a tenant with a name in use")
 
-    @rule()
-    def delete_unknown(self) -> None:
-        self.api.expect(
-            self.call("DELETE", "/api/v1/tenants/2147483001"), "TEN-7", 404, "deleting a tenant id that never existed"
-        )
+    @rule(method=st.sampled_from(["GET", "DELETE"]))
+    def touch_unknown(self, method: str) -> None:
+        """A tenant id that never existed: 404 to GET (TEN-4) and DELETE (TEN-7)."""
+        rule_id = "TEN-4" if method == "GET" else "TEN-7"
+        answer = self.call(method, "/api/v1/tenants/2147483001")
+        self.api.expect(answer, rule_id, 404, f"{method} of a tenant id that never existed")
+
+    @rule(name=tenant_names.invalid_tenant_names())
+    def create_with_invalid_name(self, name: str) -> None:
+        """A bad tenant name gets 400 and creates nothing (TEN-2); the ledger deletes it otherwise."""
+        answer = self.call("POST", "/api/v1/tenants", json={"name": name, "email": "owner@example.com"})
+        self.api.remember(answer, "create_tenant", "operator")
+        self.api.expect(answer, "TEN-2", 400, f"creating a tenant named {name!r}")
 
     @invariant()
     def lists_match_the_model(self) -> None:
