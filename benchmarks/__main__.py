@@ -11,7 +11,8 @@ same credentials the suite has), against a fresh reference server each time:
 - with each planted fault (`--detect` profiles; nightly is long, so it is opt-in): whether the run
   caught it. The suite catches a fault when it goes red naming the fault's rule. Plain Schemathesis
   knows no rules, so it is given the benefit of the doubt: a fault counts as caught when its run
-  shows a failure (operation and check) that its clean run did not;
+  shows a failure (operation and check) that its clean run did not. With auth-accepts-expired
+  planted, the reference's tokens live 10 s instead of an hour (for both tools), as in the self-tests;
 - time to the first failure for a few faults (pytest -x, and schemathesis --max-failures 1);
 - the suite's own cost per request against raw httpx requests to the same endpoint (ratios).
 
