@@ -41,8 +41,7 @@ import httpx
 
 from conformance.target import PROFILES
 from reference.faults import FAULTS
-from reference.server import credentials_toml
-from tests.suite.runner import ROOT, client_token, reference, run_suite
+from tests.suite.runner import ROOT, client_token, reference, run_suite, suite_api
 
 SPEC = ROOT / "specs" / "runai.json"
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
@@ -139,21 +138,10 @@ def schemathesis_run(faults: tuple[str, ...], *extra: str) -> tuple[float, int, 
 def per_request_costs(n: int = 400) -> dict[str, float]:
     """Seconds per GET /api/v1/users/{id}: raw httpx, the suite's Api.call + expect, and Schemathesis'
     case.call + validate_response (both as the suite's fuzzing uses them)."""
-    from conformance.api import Api, Ledger, Tokens
     from conformance.fuzz import load_schema
-    from conformance.redact import Redactor
-    from conformance.target import build_target
 
-    with reference() as server, tempfile.TemporaryDirectory() as tmp:
-        creds = Path(tmp) / "creds.toml"
-        creds.write_text(credentials_toml(server.store, server.url))
-        target = build_target(
-            url=None, credentials=creds, token=None, profile="ci", read_only=False, report_dir=Path(tmp)
-        )
-        redact = Redactor(target.secrets)
-        http = httpx.Client(base_url=target.url)
-        api = Api(target, http, Tokens(http, target.roles, redact), redact, Ledger(target.run_tag))
-        http.event_hooks["request"] = [api.note_request]
+    with reference() as server, tempfile.TemporaryDirectory() as tmp, suite_api(server, Path(tmp)) as api:
+        target = api.target
         user = api.create_user("bench")
         path = f"/api/v1/users/{user['id']}"
         headers = api.tokens.headers("admin")
@@ -178,9 +166,7 @@ def per_request_costs(n: int = 400) -> dict[str, float]:
             for _ in range(n):
                 call()
             timings[name] = (time.perf_counter() - start) / n
-        api.call("admin", "DELETE", path)
         raw.close()
-        http.close()
         return timings
 
 

@@ -294,6 +294,9 @@ def _older_than(resource: dict[str, Any], cutoff: float | None) -> bool:
     return created < cutoff
 
 
+PAGE = 500  # LIST-6: the largest page
+
+
 def sweep(api: Api, prefix: str, *, older_than: float | None = None) -> list[str]:
     """Delete every user and tenant whose name starts with `prefix` (a run tag, or the common tag prefix),
     and, with `older_than` (seconds), only those created at least that long ago.
@@ -304,15 +307,22 @@ def sweep(api: Api, prefix: str, *, older_than: float | None = None) -> list[str
     for role in ("admin", "peer"):
         if not api.target.has_role(role):
             continue
+        users: list[Any] = []
         try:
-            answer = api.http.get(
-                "/api/v1/users", params={"search": prefix, "limit": 500}, headers=api.tokens.headers(role)
-            )
-            users = answer.json() if answer.status_code == 200 else []
+            for offset in range(0, 100 * PAGE, PAGE):  # every page (a crashed nightly run leaves thousands)
+                answer = api.http.get(
+                    "/api/v1/users",
+                    params={"search": prefix, "sortBy": "username", "limit": PAGE, "offset": offset},
+                    headers=api.tokens.headers(role),
+                )
+                page = answer.json() if answer.status_code == 200 else []
+                users += page if isinstance(page, list) else []
+                if not isinstance(page, list) or len(page) < PAGE:
+                    break
         except (httpx.HTTPError, ValueError, ConfigError) as exc:
             problems.append(f"listing {role} users: {type(exc).__name__}")
             continue
-        for user in users if isinstance(users, list) else []:
+        for user in users:
             if (
                 isinstance(user, dict)
                 and str(user.get("username", "")).startswith(prefix)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from conformance.api import Api, Ledger, Tokens
+from conformance.redact import Redactor
+from conformance.target import build_target
 from reference.server import RunningServer, credentials_toml, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +103,22 @@ def reference(*faults: str, token_ttl: int | None = None) -> Iterator[RunningSer
         token_ttl = 10 if "auth-accepts-expired" in faults else 3600
     with running(list(faults), token_ttl=token_ttl) as server:
         yield server
+
+
+@contextmanager
+def suite_api(server: RunningServer, tmp: Path, profile: str = "ci") -> Iterator[Api]:
+    """The suite's own Api (as its `api` fixture builds it) for `server`, cleaned up at the end."""
+    creds = tmp / "credentials.toml"
+    creds.write_text(credentials_toml(server.store, server.url))
+    target = build_target(url=None, credentials=creds, token=None, profile=profile, read_only=False, report_dir=tmp)
+    redact = Redactor(target.secrets)
+    with httpx.Client(base_url=target.url) as http:
+        api = Api(target, http, Tokens(http, target.roles, redact), redact, Ledger(target.run_tag))
+        http.event_hooks["request"] = [api.note_request]
+        try:
+            yield api
+        finally:
+            api.cleanup()
 
 
 def tagged_leftovers(server: RunningServer) -> list[str]:

@@ -14,9 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+from conformance import test_users_lifecycle as lifecycle
 from conformance.cli import main
 from reference.server import credentials_toml
-from tests.suite.runner import ROOT, SEED, reference, run_suite, tagged_leftovers, untouched_snapshot
+from tests.suite.runner import ROOT, SEED, reference, run_suite, suite_api, tagged_leftovers, untouched_snapshot
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REFERENCE_TEMP_PASSWORD = re.compile(r"[A-Za-z0-9_-]{22}-Tp1")  # the shape of the reference's temporary passwords
@@ -169,3 +170,38 @@ def test_sweep_removes_one_runs_leftovers_and_nothing_else(tmp_path: Path) -> No
         assert untouched_snapshot(server) == before
         bad = subprocess.run([*command, "--tag", "alice"], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2 and "not a run tag" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_sweep_pages_through_more_leftovers_than_one_page_holds(tmp_path: Path) -> None:
+    with reference() as server:
+        creds = tmp_path / "creds.toml"
+        creds.write_text(credentials_toml(server.store, server.url))
+        for n in range(1100):  # LIST-6: a page holds at most 500
+            server.store.create_user(1, f"rcf-0000dead-{n:04d}@example.com", "seed")
+        before = untouched_snapshot(server)
+        command = [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "sweep",
+            "--credentials",
+            str(creds),
+            "--tag",
+            "rcf-0000dead",
+        ]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert tagged_leftovers(server) == []
+        assert untouched_snapshot(server) == before
+
+
+def test_lifecycle_checks_find_their_user_among_more_than_a_page_of_the_runs(tmp_path: Path) -> None:
+    """A nightly run tags more users than one page holds (LIST-6: 500): the checks that look for one
+    user in the list must still find it (a false alarm the nightly benchmark found)."""
+    with reference() as server:
+        with suite_api(server, tmp_path) as api:
+            for n in range(600):
+                server.store.create_user(1, f"{api.ledger.run_tag}-bulk-{n:04d}@example.com", "seed")
+            lifecycle.test_duplicate_email_conflicts_and_creates_nothing(api)
+            lifecycle.test_delete_removes_the_user_everywhere(api)
+        assert tagged_leftovers(server) == []
