@@ -166,6 +166,17 @@ class Api:
         self.exercised: set[str] = set()  # operations the current test sent requests to (for the reports)
         self.last_operation: list[str] = []  # the operation of the latest request, if any
 
+    @classmethod
+    def connect(cls, target: Target, tag: str | None = None) -> Api:
+        """The suite's client for `target`: its HTTP pool, role tokens, a redactor that knows the
+        target's secrets and a ledger of what it creates under `tag` (the run tag unless given), with
+        the request hook the reports read. The caller closes `api.http`."""
+        redact = Redactor(target.secrets)
+        http = httpx.Client(base_url=target.url, timeout=30.0, follow_redirects=False)
+        api = cls(target, http, Tokens(http, target.roles, redact), redact, Ledger(tag or target.run_tag))
+        http.event_hooks["request"] = [api.note_request]
+        return api
+
     def note_request(self, request: httpx.Request) -> None:
         """httpx request hook: remember the operation, except the suite's own role-token fetches."""
         if not self.tokens.fetching:

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from conformance.api import Api, Ledger, Tokens, sweep
-from conformance.redact import Redactor
+from conformance.api import Api, sweep
 from conformance.render import compare, write_matrix, write_regression
 from conformance.results import read_summary
 from conformance.target import TAG_PREFIX, ConfigError, build_target
@@ -149,9 +148,8 @@ def sweep_command(args: argparse.Namespace) -> int:
             read_only=False,
             report_dir=Path("."),
         )
-        redact = Redactor(target.secrets)
-        with httpx.Client(base_url=target.url, timeout=30.0) as http:
-            api = Api(target, http, Tokens(http, target.roles, redact), redact, Ledger(args.tag or TAG_PREFIX))
+        api = Api.connect(target, args.tag or TAG_PREFIX)
+        with api.http:
             api.tokens.token("admin")
             problems = sweep(api, args.tag or TAG_PREFIX, older_than=None if args.tag else args.older_than * 60)
     except ConfigError as exc:

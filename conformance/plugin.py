@@ -187,17 +187,15 @@ def build_state(config: pytest.Config) -> RunState:
             report_dir=report_dir,
             embedded_url=embedded.url if embedded else None,
         )
-        redact = Redactor(target.secrets)
-        http = httpx.Client(base_url=target.url, timeout=30.0, follow_redirects=False)
-        tokens = Tokens(http, target.roles, redact)
-        preflight(http, tokens, target)
+        api = Api.connect(target)
+        preflight(api.http, api.tokens, target)
     except BaseException:
         if embedded:
             embedded.stop()
         raise
-    api = Api(target, http, tokens, redact, Ledger(target.run_tag))
-    http.event_hooks["request"] = [api.note_request]
-    return RunState(target=target, api=api, redact=redact, embedded=embedded, seed=int(config.option.hypothesis_seed))
+    return RunState(
+        target=target, api=api, redact=api.redact, embedded=embedded, seed=int(config.option.hypothesis_seed)
+    )
 
 
 def preflight(http: httpx.Client, tokens: Tokens, target: Target) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from conformance.api import Api, Ledger, Tokens
-from conformance.redact import Redactor
+from conformance.api import Api
 from conformance.target import build_target
 from reference.server import RunningServer, credentials_toml, running
 
@@ -111,10 +110,8 @@ def suite_api(server: RunningServer, tmp: Path, profile: str = "ci") -> Iterator
     creds = tmp / "credentials.toml"
     creds.write_text(credentials_toml(server.store, server.url))
     target = build_target(url=None, credentials=creds, token=None, profile=profile, read_only=False, report_dir=tmp)
-    redact = Redactor(target.secrets)
-    with httpx.Client(base_url=target.url) as http:
-        api = Api(target, http, Tokens(http, target.roles, redact), redact, Ledger(target.run_tag))
-        http.event_hooks["request"] = [api.note_request]
+    api = Api.connect(target)
+    with api.http:
         try:
             yield api
         finally:
