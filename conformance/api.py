@@ -19,6 +19,7 @@ import pytest
 from conformance.redact import Redactor, curl
 from conformance.results import operation_of
 from conformance.target import ConfigError, RoleCredentials, Target
+from strategies.pagination import MAX_LIMIT
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RENEW_MARGIN = 0.2  # renew a token when less than this share of its lifetime is left
@@ -305,9 +306,6 @@ def _older_than(resource: dict[str, Any], cutoff: float | None) -> bool:
     return created < cutoff
 
 
-PAGE = 500  # LIST-6: the largest page
-
-
 def sweep(api: Api, prefix: str, *, older_than: float | None = None) -> list[str]:
     """Delete every user and tenant whose name starts with `prefix` (a run tag, or the common tag prefix),
     and, with `older_than` (seconds), only those created at least that long ago.
@@ -320,15 +318,17 @@ def sweep(api: Api, prefix: str, *, older_than: float | None = None) -> list[str
             continue
         users: list[Any] = []
         try:
-            for offset in range(0, 100 * PAGE, PAGE):  # every page (a crashed nightly run leaves thousands)
+            for offset in range(0, 100 * MAX_LIMIT, MAX_LIMIT):  # every page (a crashed nightly run leaves thousands)
                 answer = api.http.get(
                     "/api/v1/users",
-                    params={"search": prefix, "sortBy": "username", "limit": PAGE, "offset": offset},
+                    params={"search": prefix, "sortBy": "username", "limit": MAX_LIMIT, "offset": offset},
                     headers=api.tokens.headers(role),
                 )
                 page = answer.json() if answer.status_code == 200 else []
-                users += page if isinstance(page, list) else []
-                if not isinstance(page, list) or len(page) < PAGE:
+                if not isinstance(page, list):
+                    break
+                users += page
+                if len(page) < MAX_LIMIT:
                     break
         except (httpx.HTTPError, ValueError, ConfigError) as exc:
             problems.append(f"listing {role} users: {type(exc).__name__}")

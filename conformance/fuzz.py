@@ -21,7 +21,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from conformance.checks import CHECK_RULES
 from specs import load_spec
-from strategies import emails, filter_by, tenants
+from strategies import emails, filter_by, pagination, tenants
 
 EMAIL_PATTERN = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$")
 TENANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]$")
@@ -248,7 +248,9 @@ def negative_rule(case: Any, op: str) -> str:
     if op == "change_user_password":
         return "USR-10"
     if op in ("get_users", "count_users"):
-        if _invalid_int(query.get("offset"), 0, None) or _invalid_int(query.get("limit"), 1, 500):
+        if _invalid_int(query.get("offset"), 0, None) or _invalid_int(
+            query.get("limit"), pagination.MIN_LIMIT, pagination.MAX_LIMIT
+        ):
             return "LIST-6"
         if "sortBy" in query or "sortOrder" in query:
             return "LIST-5"

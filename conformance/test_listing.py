@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from conformance.api import Api, ContractViolation, instant
 from conformance.rules import rule
 from strategies import filter_by, pagination
+from strategies.pagination import MAX_LIMIT
 
 NAMES = ["alpha", "bravo.two", "charlie+3", "delta_four", "echo-5", "foxtrot%6", "golf", "hotel.india"]
 DATE_KEYS = {"creationTime": "createdAt", "lastUpdated": "updatedAt", "lastLogin": "lastLogin"}
@@ -58,7 +59,10 @@ def population(api: Api) -> Population:
     )
     shown = api.expect(
         api.call(
-            "admin", "GET", "/api/v1/users", params={"filterBy": f"username=@{api.ledger.tagged('pop-')}", "limit": 500}
+            "admin",
+            "GET",
+            "/api/v1/users",
+            params={"filterBy": f"username=@{api.ledger.tagged('pop-')}", "limit": MAX_LIMIT},
         ),
         "LIST-2",
         200,
@@ -162,7 +166,7 @@ def test_filter_returns_exactly_the_matching_users(api: Api, population: Populat
     @property_settings(api)
     @given(terms=st.lists(population_terms(population), min_size=1, max_size=3))
     def holds_both_ways(terms: list[str]) -> None:
-        got = population.ids(listed(api, "LIST-2", filterBy=",".join([population.scope, *terms]), limit=500))
+        got = population.ids(listed(api, "LIST-2", filterBy=",".join([population.scope, *terms]), limit=MAX_LIMIT))
         must = {u["id"] for u in population.users if all(term_holds(u, t, strict=True) for t in terms)}
         may = {u["id"] for u in population.users if all(term_holds(u, t, strict=False) for t in terms)}
         if not must <= got <= may:
@@ -178,7 +182,7 @@ def test_filter_returns_exactly_the_matching_users(api: Api, population: Populat
 
 @rule("LIST-3")
 def test_empty_filter_filters_nothing(api: Api, population: Population) -> None:
-    got = population.ids(listed(api, "LIST-3", filterBy="", search=population.tag, limit=500))
+    got = population.ids(listed(api, "LIST-3", filterBy="", search=population.tag, limit=MAX_LIMIT))
     if got != population.ids():
         raise ContractViolation("LIST-3", f"an empty filterBy left out: {population.describe(population.ids() - got)}")
 
@@ -204,7 +208,7 @@ def test_search_returns_exactly_the_containing_users(api: Api, population: Popul
     @property_settings(api)
     @given(text=pieces.flatmap(lambda p: st.sampled_from([p, p.upper(), p.title()])))
     def contains_ignoring_case(text: str) -> None:
-        got = population.ids(listed(api, "LIST-4", filterBy=population.scope, search=text, limit=500))
+        got = population.ids(listed(api, "LIST-4", filterBy=population.scope, search=text, limit=MAX_LIMIT))
         want = {u["id"] for u in population.users if text.casefold() in u["username"].casefold()}
         if got != want:
             raise ContractViolation(
@@ -234,7 +238,7 @@ def sort_value(user: dict[str, Any], key: str) -> Any:
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("field", [*SORT_KEYS, "type"])
 def test_sort_orders_the_list(api: Api, population: Population, field: str, order: str) -> None:
-    users = listed(api, "LIST-5", filterBy=population.scope, sortBy=field, sortOrder=order, limit=500)
+    users = listed(api, "LIST-5", filterBy=population.scope, sortBy=field, sortOrder=order, limit=MAX_LIMIT)
     if population.ids(users) != population.ids():
         raise ContractViolation("LIST-5", f"sortBy={field} changed which users are listed")
     if field == "type":
@@ -261,7 +265,7 @@ def test_sort_values_outside_the_enums_get_400(api: Api, params: dict[str, str])
 
 @rule("LIST-6")
 def test_pages_are_disjoint_and_make_up_the_list(api: Api, population: Population) -> None:
-    whole = [u["id"] for u in listed(api, "LIST-6", filterBy=population.scope, sortBy="username", limit=500)]
+    whole = [u["id"] for u in listed(api, "LIST-6", filterBy=population.scope, sortBy="username", limit=MAX_LIMIT)]
 
     @property_settings(api)
     @given(size=st.integers(1, len(whole) + 1))
@@ -312,7 +316,7 @@ def test_count_is_the_length_of_the_list(api: Api, population: Population) -> No
         params: dict[str, Any] = {"filterBy": ",".join([population.scope, *terms])}
         if search is not None:
             params["search"] = population.tag.upper() if search == "TAG" else search
-        length = len(listed(api, "LIST-7", **params, limit=500))
+        length = len(listed(api, "LIST-7", **params, limit=MAX_LIMIT))
         answer = api.expect(
             api.call("admin", "GET", "/api/v1/users/count", params=params), "LIST-7", 200, f"count {params}"
         )
@@ -329,10 +333,10 @@ def test_list_holds_every_user_of_the_tenant_and_no_other(api: Api, population: 
     theirs = api.create_user("other-tenant", role="peer") if api.target.has_role("peer") else None
     seen: set[str] = set()
     # Newest first: the population is recent, so other clients' older users do not push it off the first page.
-    for offset in range(0, 5000, 500):
-        page = listed(api, "LIST-1", sortBy="creationTime", sortOrder="desc", limit=500, offset=offset)
+    for offset in range(0, 10 * MAX_LIMIT, MAX_LIMIT):
+        page = listed(api, "LIST-1", sortBy="creationTime", sortOrder="desc", limit=MAX_LIMIT, offset=offset)
         seen |= {u["id"] for u in page}
-        if population.ids() <= seen or len(page) < 500:
+        if population.ids() <= seen or len(page) < MAX_LIMIT:
             break
     if not population.ids() <= seen:
         raise ContractViolation(

@@ -26,7 +26,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, 
 
 from conformance.api import Api, ContractViolation, instant
 from conformance.rules import rule as contract_rule
-from strategies import emails
+from strategies import emails, pagination
 from strategies import tenants as tenant_names
 
 MACHINES = itertools.count()
@@ -271,7 +271,7 @@ class UsersMachine(RuleBasedStateMachine):
     def list_and_count_match_the_model(self) -> None:
         if not self.model:
             return
-        params = {"filterBy": f"username=@{self.tag}", "limit": 500}
+        params = {"filterBy": f"username=@{self.tag}", "limit": pagination.MAX_LIMIT}
         listed = {
             u["id"]
             for u in self.api.expect(self.call("GET", "/api/v1/users", params=params), "LIST-1", 200, "listing").json()
