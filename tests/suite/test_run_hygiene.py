@@ -146,6 +146,10 @@ def test_refused_credentials_get_one_line(tmp_path: Path) -> None:
         assert [r for r in server.requests if r["method"] != "GET" and r["path"] != "/api/v1/token"] == []
 
 
+def sweep_command(creds: Path) -> list[str]:
+    return [sys.executable, "-m", "conformance.cli", "sweep", "--credentials", str(creds)]
+
+
 def test_sweep_removes_one_runs_leftovers_and_nothing_else(tmp_path: Path) -> None:
     with reference() as server:
         creds = tmp_path / "creds.toml"
@@ -155,7 +159,7 @@ def test_sweep_removes_one_runs_leftovers_and_nothing_else(tmp_path: Path) -> No
             server.store.create_user(1, f"{name}-x@example.com", "seed")
             server.store.create_tenant({"name": f"{name}-t", "email": "o@example.com", "contract_type": "normal"})
         before = untouched_snapshot(server)
-        command = [sys.executable, "-m", "conformance.cli", "sweep", "--credentials", str(creds)]
+        command = sweep_command(creds)
         done = subprocess.run([*command, "--tag", left], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert sorted(tagged_leftovers(server)) == sorted([f"{other_run}-x@example.com", f"{other_run}-t"])
@@ -179,17 +183,9 @@ def test_sweep_pages_through_more_leftovers_than_one_page_holds(tmp_path: Path) 
         for n in range(1100):  # LIST-6: a page holds at most 500
             server.store.create_user(1, f"rcf-0000dead-{n:04d}@example.com", "seed")
         before = untouched_snapshot(server)
-        command = [
-            sys.executable,
-            "-m",
-            "conformance.cli",
-            "sweep",
-            "--credentials",
-            str(creds),
-            "--tag",
-            "rcf-0000dead",
-        ]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [*sweep_command(creds), "--tag", "rcf-0000dead"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr
         assert tagged_leftovers(server) == []
         assert untouched_snapshot(server) == before
