@@ -138,15 +138,17 @@ def schemathesis_run(faults: tuple[str, ...], *extra: str) -> tuple[float, int, 
 def per_request_costs(n: int = 400) -> dict[str, float]:
     """Seconds per GET /api/v1/users/{id}: raw httpx, the suite's Api.call + expect, and Schemathesis'
     case.call + validate_response (both as the suite's fuzzing uses them)."""
-    from conformance.fuzz import load_schema
+    from conformance.fuzz import load_schema, send_through
+    from conformance.secret import reveal
 
     with reference() as server, tempfile.TemporaryDirectory() as tmp, suite_api(server, Path(tmp)) as api:
         target = api.target
         user = api.create_user("bench")
         path = f"/api/v1/users/{user['id']}"
         headers = api.tokens.headers("admin")
-        raw = httpx.Client(base_url=target.url, headers=headers)
+        raw = httpx.Client(base_url=target.url, headers=reveal(headers))
         operation = load_schema()["/api/v1/users/{userId}"]["GET"]
+        send_through(api.http)
         case = operation.Case(path_parameters={"userId": user["id"]})
 
         def suite_call() -> None:

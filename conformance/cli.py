@@ -1,14 +1,15 @@
 """runai-conformance: commands beside the pytest suite.
 
-    runai-conformance sweep --credentials FILE [--target-url URL] (--tag rcf-1a2b3c4d | --all [--older-than MIN])
+    runai-conformance sweep --credentials FILE [--target-url URL] (--tag rcf-1a2b3c4d | --all) [--older-than MIN] [--dry-run]
     runai-conformance regress BASELINE CURRENT [--out DIR]
     runai-conformance matrix RUN [--out DIR]
     runai-conformance screenshot PAGE.html PICTURE.png [--width PX]
 
 `sweep` deletes users and tenants that runs of this suite left behind (a crashed run cannot clean up
-after itself). It only ever touches names that carry a run tag: one run's tag with --tag, or every
-run's with --all, and then only those older than --older-than minutes, so that runs still going on
-the same target keep their resources.
+after itself). It only ever touches names that start with a complete run tag (`rcf-`, 8 hex digits,
+`-`): one run's tag with --tag, or every run's with --all, and with --older-than only those at least
+that many minutes old (--all defaults to 60, so that runs still going on the same target keep their
+resources). It prints every resource it deletes; --dry-run lists them and deletes nothing.
 
 `regress` compares a run with a baseline run (each a `summary.json` or the report dir holding it),
 writes regression.md and regression.html, and exits 1 when a rule fails that did not fail in the
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,12 +29,22 @@ from pathlib import Path
 
 import httpx
 
-from conformance.api import Api, sweep
+from conformance.api import Api
 from conformance.render import compare, write_matrix, write_regression
 from conformance.results import read_summary
+from conformance.sweep import RUN_TAG, sweep
 from conformance.target import TAG_PREFIX, ConfigError, build_target
 
-TAG = re.compile(rf"^{re.escape(TAG_PREFIX)}[0-9a-f]{{8}}$")
+
+def minutes(text: str) -> float:
+    """A non-negative number of minutes, for --older-than."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of minutes >= 0")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--all", action="store_true", help=f"every run's tag ({TAG_PREFIX}…)")
     cmd.add_argument(
         "--older-than",
-        type=float,
-        default=60.0,
-        help="with --all: only what is at least this many minutes old (default 60)",
+        type=minutes,
+        default=None,
+        help="only what is at least this many minutes old (default: 60 with --all, any age with --tag)",
     )
+    cmd.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     cmd = commands.add_parser("regress", help="what got worse since a baseline run; exit 1 on a new failure")
     cmd.add_argument("baseline", type=Path, help="the baseline run: summary.json or its report dir")
     cmd.add_argument("current", type=Path, help="the current run: summary.json or its report dir")
@@ -133,12 +144,14 @@ def screenshot(page: Path, picture: Path, width: int, height: int) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    if args.tag is not None and not TAG.match(args.tag):
+    if args.tag is not None and not RUN_TAG.match(args.tag):
         print(
             f"runai-conformance: error: --tag {args.tag!r} is not a run tag ({TAG_PREFIX} and 8 hex digits)",
             file=sys.stderr,
         )
         return 2
+    older_than = args.older_than if args.older_than is not None else (None if args.tag else 60.0)
+    which = args.tag or f"any run tag ({TAG_PREFIX}xxxxxxxx)"
     try:
         target = build_target(
             url=args.target_url,
@@ -151,7 +164,14 @@ def sweep_command(args: argparse.Namespace) -> int:
         api = Api.connect(target, args.tag or TAG_PREFIX)
         with api.http:
             api.tokens.token("admin")
-            problems = sweep(api, args.tag or TAG_PREFIX, older_than=None if args.tag else args.older_than * 60)
+            verb = "would delete" if args.dry_run else "deleted"
+            result = sweep(
+                api,
+                args.tag,
+                older_than=None if older_than is None else older_than * 60,
+                dry_run=args.dry_run,
+                on_deleted=lambda item: print(f"runai-conformance: {verb} {item.describe()}", flush=True),
+            )
     except ConfigError as exc:
         print(f"runai-conformance: error: {exc}", file=sys.stderr)
         return 2
@@ -161,13 +181,19 @@ def sweep_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    for problem in problems:
+    if args.dry_run:
+        for item in result.found:
+            print(f"runai-conformance: would delete {item.describe()}")
+    for problem in result.problems:
         print(f"runai-conformance: could not delete {problem}", file=sys.stderr)
+    age = "" if older_than is None else f", at least {older_than:g} min old"
+    done = len(result.found) if args.dry_run else len(result.deleted)
     print(
-        f"runai-conformance: swept {args.tag or TAG_PREFIX + '*'} on {target.url}"
-        + (f" ({len(problems)} problem(s))" if problems else "")
+        f"runai-conformance: {'found' if args.dry_run else 'swept'} {done} resource(s) tagged {which}{age} on {target.url}"
+        + (" (dry run: nothing deleted)" if args.dry_run else "")
+        + (f"; {len(result.problems)} problem(s)" if result.problems else "")
     )
-    return 1 if problems else 0
+    return 1 if result.problems else 0
 
 
 if __name__ == "__main__":

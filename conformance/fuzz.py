@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import re
 from typing import Any
 
@@ -20,6 +19,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
 from conformance.checks import CHECK_RULES
+from conformance.guard import SAFE_METHODS, Guard, Refused
+from conformance.transport import GuardedClient, SchemathesisTransport, install
 from specs import load_spec
 from strategies import emails, filter_by, pagination, tenants
 
@@ -27,9 +28,6 @@ EMAIL_PATTERN = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$")
 TENANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]$")
 MAX_EMAIL = 254
 
-# Operations whose path id names a resource they change: never sent a random id.
-USER_WRITES = {"delete_user_by_id", "logout_user", "reset_user_password"}
-TENANT_WRITES = {"delete_tenant_by_id"}
 
 FORMATS = {
     "runai-filter-term": filter_by.terms(),
@@ -113,7 +111,17 @@ def load_schema() -> Any:
     )
     schema = schemathesis.openapi.from_dict(fuzz_spec(), config=config)
     schema.hook(filter_query)
+    SCHEMA_TRANSPORTS.append(install(schema))
     return schema
+
+
+SCHEMA_TRANSPORTS: list[SchemathesisTransport] = []  # every schema's transport: the run gives them its client
+
+
+def send_through(client: GuardedClient) -> None:
+    """Every Schemathesis request from now on (cases and the checks' re-sends) leaves through `client`."""
+    for transport in SCHEMA_TRANSPORTS:
+        transport.client = client
 
 
 def filter_query(ctx: Any, query: dict[str, Any] | None) -> bool:
@@ -147,29 +155,23 @@ def tag_tenant_name(name: Any, tag: str) -> Any:
     return f"{tag}-{name}"
 
 
-def could_name_a_tenant(value: Any) -> bool:
-    """Whether a server could read this path value as an existing tenant's id: any spelling of a
-    non-negative integer (an int, "7", " +07 ", "7.0"). Such values are never sent to a delete."""
-    try:
-        number = float(str(value).strip())
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(number) and number >= 0 and number == int(number)
-
-
 def make_safe(
     case: Any,
     *,
     tag: str,
+    guard: Guard,
     user_ids: list[str],
     doomed_user_ids: list[str],
     tenant_ids: list[int],
     nonexistent_user: str,
     pick: int,
 ) -> None:
-    """Tag created names and point state-changing path ids at this run's own resources (in place).
-    Deletes get users of their own (`doomed_user_ids`), so the others stay readable for every operation."""
+    """Tag created names and point the path ids of every state-changing case (undeclared methods of
+    the coverage phase included) at this run's own resources, or at ids that cannot exist (in place).
+    Deletes get users of their own (`doomed_user_ids`), so the others stay readable for every operation.
+    The guard judges the tenant ids: what it would refuse is replaced by one of this run's tenants."""
     op = str(case.operation.definition.raw.get("operationId", ""))
+    method = case.method.upper()
     if isinstance(case.body, dict):
         if op == "create_user" and "email" in case.body:
             case.body["email"] = tag_email(case.body["email"], tag)
@@ -178,23 +180,28 @@ def make_safe(
             # Unique per case: Hypothesis favours short names, and repeats would mostly meet 409.
             case.body["name"] = tag_tenant_name(case.body["name"], f"{tag}-{pick:x}")
             case.meta and case.meta.mark_dirty(ParameterLocation.BODY)
+    params = dict(case.path_parameters or {})
     if (
         op == "get_user_by_id"
+        and method in SAFE_METHODS
         and user_ids
         and pick % 2 == 0
         and not (case.meta and case.meta.is_negative_at(ParameterLocation.PATH))
     ):
         # Reads are safe with any id; half of them read this run's users, so their bodies get judged too.
-        case.path_parameters = {**(case.path_parameters or {}), "userId": user_ids[pick // 2 % len(user_ids)]}
-        case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
-    if op in USER_WRITES:
-        choices = [*(doomed_user_ids if op == "delete_user_by_id" else user_ids), nonexistent_user]
-        case.path_parameters = {**(case.path_parameters or {}), "userId": choices[pick % len(choices)]}
-        case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
-    if op in TENANT_WRITES and could_name_a_tenant((case.path_parameters or {}).get("tenantId")):
-        if not tenant_ids:
-            raise LookupError("no tenant of this run to delete")
-        case.path_parameters = {**case.path_parameters, "tenantId": tenant_ids[pick % len(tenant_ids)]}
+        params["userId"] = user_ids[pick // 2 % len(user_ids)]
+    if method not in SAFE_METHODS and "userId" in params:
+        choices = [*(doomed_user_ids if method == "DELETE" else user_ids), nonexistent_user]
+        params["userId"] = choices[pick % len(choices)]
+    if method not in SAFE_METHODS and "tenantId" in params:
+        try:
+            guard.check(method, f"/api/v1/tenants/{params['tenantId']}")
+        except Refused:
+            if not tenant_ids:
+                raise LookupError("no tenant of this run to aim a state-changing request at") from None
+            params["tenantId"] = tenant_ids[pick % len(tenant_ids)]
+    if params != (case.path_parameters or {}):
+        case.path_parameters = params
         case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
 
 

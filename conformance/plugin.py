@@ -22,9 +22,18 @@ from conformance.api import Api, ContractViolation, Ledger, Tokens
 from conformance.launcher import EmbeddedServer, start_embedded
 from conformance.redact import Redactor
 from conformance.render import write_matrix
-from conformance.results import Recorder, allure_environment, failed_operations, operations, summary, write_summary
+from conformance.results import (
+    Recorder,
+    allure_environment,
+    failed_operations,
+    operation_of,
+    operations,
+    summary,
+    write_summary,
+)
 from conformance.rules import family
 from conformance.target import PROFILES, ConfigError, Target, build_target
+from conformance.transport import GuardedClient
 from conformance.waivers import Waiver, applicable, load_waivers
 
 SUITE_DIR = Path(__file__).resolve().parent
@@ -198,7 +207,7 @@ def build_state(config: pytest.Config) -> RunState:
     )
 
 
-def preflight(http: httpx.Client, tokens: Tokens, target: Target) -> None:
+def preflight(http: GuardedClient, tokens: Tokens, target: Target) -> None:
     """Fail fast, in one line, on a target that is down or is not this API."""
     try:
         answer = http.get("/api/v1/users")
@@ -418,8 +427,7 @@ def _allure_labels(item: pytest.Item, broken: list[str] | None = None) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash.get(STATE, None)
     if state is not None:
-        state.api.exercised.clear()
-        state.api.last_operation = []
+        state.api.http.start_test()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -445,10 +453,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             report.longrepr = (path, line, state.redact(reason))
         else:
             report.longrepr = state.redact(str(report.longrepr))
+    report.sections = [(title, state.redact(text)) for title, text in report.sections]
     if report.failed and report.when in ("setup", "call"):
         excinfo = call.excinfo
         broken = excinfo.value.rules if excinfo and isinstance(excinfo.value, ContractViolation) else item_rules(item)
-        failed_ops = failed_operations(str(report.longrepr)) or marked_ops or state.api.last_operation[:1]
+        last = [operation_of(r.request.method, str(r.request.url)) for r in list(state.api.http.exchanges)[-1:]]
+        failed_ops = failed_operations(str(report.longrepr)) or marked_ops or [op for op in last if op]
         item.user_properties.extend(("broken", r) for r in broken)
         item.user_properties.extend(("failed_operation", op) for op in failed_ops)
         reports = item.config.stash.get(REPORTS, None)

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from conformance.secret import Secret
+
 MASK = "[REDACTED]"
 # Secrets the suite never learned by name still have recognisable shapes: (pattern, replacement).
 PATTERNS = [
@@ -22,29 +24,62 @@ PATTERNS = [
 ]
 
 
-class Redactor:
-    """Replaces every known secret, and anything shaped like one, with a mask. Thread-safe."""
+PIECE = 12  # a run of this many characters of a known secret is masked wherever it stands
+RUN = re.compile(rf"[^\s'\"`]{{{PIECE},}}")
 
-    def __init__(self, known: Iterable[str] = ()) -> None:
+
+class Redactor:
+    """Replaces every known secret, every piece of one (pytest cuts long values in the middle, so the
+    tail of a token can stand alone), and anything shaped like a secret, with a mask. Thread-safe."""
+
+    def __init__(self, known: Iterable[str | Secret] = ()) -> None:
         self._known: set[str] = set()
+        self._pieces: set[str] = set()
         self._lock = threading.Lock()
         for secret in known:
             self.add(secret)
 
-    def add(self, secret: str | None) -> None:
+    def add(self, secret: str | Secret | None) -> None:
         """Remember a secret learned during the run (a token, a temporary password)."""
-        if secret and len(secret) >= 4:
-            with self._lock:
-                self._known.add(secret)
+        if isinstance(secret, Secret):
+            secret = secret.reveal()
+        if not isinstance(secret, str) or len(secret) < 4 or secret in self._known:
+            return
+        with self._lock:
+            self._known.add(secret)
+            self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
 
     def __call__(self, text: str) -> str:
         with self._lock:
             known = sorted(self._known, key=len, reverse=True)
+            pieces = self._pieces
+            if pieces:
+                text = RUN.sub(lambda m: self._mask_pieces(m.group(0), pieces), text)
         for secret in known:
             text = text.replace(secret, MASK)
         for pattern, replacement in PATTERNS:
             text = pattern.sub(replacement, text)
         return text
+
+    @staticmethod
+    def _mask_pieces(run: str, pieces: set[str]) -> str:
+        """`run` with every stretch covered by pieces of known secrets masked."""
+        covered = [False] * len(run)
+        hit = False
+        for i in range(len(run) - PIECE + 1):
+            if run[i : i + PIECE] in pieces:
+                covered[i : i + PIECE] = [True] * PIECE
+                hit = True
+        if not hit:
+            return run
+        out, masking = [], False
+        for char, masked in zip(run, covered, strict=True):
+            if masked and not masking:
+                out.append(MASK)
+            elif not masked:
+                out.append(char)
+            masking = masked
+        return "".join(out)
 
     def headers(self, headers: Mapping[str, Any]) -> dict[str, str]:
         """Headers with credentials masked."""

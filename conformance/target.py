@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from conformance.secret import Secret
+
 ROLES = ("operator", "admin", "viewer", "peer")
 TAG_PREFIX = "rcf-"  # every name a run creates starts with this, then the run id
 
@@ -46,11 +48,11 @@ class RoleCredentials:
 
     role: str
     client_id: str | None = None
-    client_secret: str | None = None
-    token: str | None = None
+    client_secret: Secret | None = None
+    token: Secret | None = None
 
     @property
-    def secrets(self) -> list[str]:
+    def secrets(self) -> list[Secret]:
         return [s for s in (self.client_secret, self.token) if s]
 
 
@@ -69,7 +71,7 @@ class Target:
         return role in self.roles
 
     @property
-    def secrets(self) -> list[str]:
+    def secrets(self) -> list[Secret]:
         """Every configured secret, for redaction."""
         return [s for creds in self.roles.values() for s in creds.secrets]
 
@@ -142,10 +144,10 @@ def _role(path: Path, role: str, entry: Any) -> RoleCredentials:
     if values["token"]:
         if values["client_id"] or values["client_secret"]:
             raise ConfigError(f"{where}: give either token, or client_id and client_secret, not both")
-        return RoleCredentials(role, token=values["token"])
+        return RoleCredentials(role, token=Secret(values["token"]))
     if not values["client_id"] or not values["client_secret"]:
         raise ConfigError(f"{where} needs client_id and client_secret (or token)")
-    return RoleCredentials(role, client_id=values["client_id"], client_secret=values["client_secret"])
+    return RoleCredentials(role, client_id=values["client_id"], client_secret=Secret(values["client_secret"]))
 
 
 def build_target(
@@ -167,7 +169,7 @@ def build_target(
     if token is not None:
         if not token.strip():
             raise ConfigError("--token / RUNAI_TOKEN is empty")
-        roles = {**roles, "admin": RoleCredentials("admin", token=token.strip())}
+        roles = {**roles, "admin": RoleCredentials("admin", token=Secret(token.strip()))}
     if url is not None:
         if not url.strip():
             raise ConfigError(

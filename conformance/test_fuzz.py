@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import reject
 from schemathesis.core.failures import FailureGroup
 
 from conformance import checks  # noqa: F401  (registers the contract checks with Schemathesis)
-from conformance.api import WRITE_METHODS, Api, ContractViolation
-from conformance.fuzz import load_schema, make_safe, rules_of
+from conformance.api import WRITE_METHODS, Api, ContractViolation, Secret, access_token
+from conformance.fuzz import load_schema, make_safe, rules_of, send_through
 from conformance.redact import curl
+from conformance.secret import bearer
 
 schema = load_schema()
 TIMEOUT = 30
@@ -26,7 +28,7 @@ class FuzzPool:
     user_ids: list[str]
     doomed_user_ids: list[str]
     tenant_ids: list[int]
-    me_token: str | None
+    me_token: Secret | None
     picks: dict[str, itertools.count] = field(default_factory=dict)
 
     def pick(self, operation_id: str) -> int:
@@ -36,13 +38,14 @@ class FuzzPool:
 
 @pytest.fixture(scope="session")
 def fuzz_pool(api: Api) -> FuzzPool:
+    send_through(api.http)
     if api.target.read_only:
         return FuzzPool([], [], [], None)
     users = [api.create_user(f"fuzz{i}") for i in range(3)]
     doomed = [api.create_user(f"fuzz-doomed{i}") for i in range(2)]
     me = api.create_user("fuzz-me")
     answer = api.tokens.user_token(me["username"], me["tempPassword"])
-    me_token = answer.json().get("accessToken") if answer.status_code == 200 else None
+    me_token = access_token(answer) if answer.status_code == 200 else None
     tenant_ids = []
     if api.target.has_role("operator"):
         for _ in range(2):
@@ -52,16 +55,16 @@ def fuzz_pool(api: Api) -> FuzzPool:
     return FuzzPool([u["id"] for u in users], [u["id"] for u in doomed], tenant_ids, me_token)
 
 
-def auth_headers(api: Api, pool: FuzzPool, op: str, path: str) -> dict[str, str]:
+def auth_headers(api: Api, pool: FuzzPool, op: str, path: str) -> dict[str, Secret]:
     if op == "change_user_password":
         if pool.me_token is None:
             pytest.skip("no local user token for /me/password (read-only run, or the password grant failed)")
-        return {"Authorization": f"Bearer {pool.me_token}"}
+        return {"Authorization": bearer(pool.me_token)}
     return api.tokens.headers("operator" if path.startswith("/api/v1/tenants") else "admin")
 
 
 def violation(
-    api: Api, case: Any, response: Any, group: FailureGroup, headers: dict[str, str], seed: int
+    api: Api, case: Any, response: Any, group: FailureGroup, headers: dict[str, Secret], seed: int
 ) -> ContractViolation:
     """One ContractViolation for all failures of a call: rules, what broke, the exchange, a curl line."""
     found: list[str] = []
@@ -91,7 +94,7 @@ def violation(
     return ContractViolation(found, api.redact(f"{case.operation.label}:\n" + "\n".join(lines)))
 
 
-def rejected_parameter(api: Api, case: Any, headers: dict[str, str]) -> str | None:
+def rejected_parameter(api: Api, case: Any, headers: dict[str, Secret]) -> str | None:
     """Which query parameter of a rejected valid listing request is rejected on its own (re-sent alone)."""
     if case.method.upper() != "GET" or not case.query:
         return None
@@ -100,6 +103,11 @@ def rejected_parameter(api: Api, case: Any, headers: dict[str, str]) -> str | No
         if api.http.get(case.formatted_path, params={name: alone}, headers=headers).status_code == 400:
             return name
     return None
+
+
+def is_undeclared_method_probe(case: Any) -> bool:
+    """Whether Schemathesis' coverage phase made this case to try a method the spec does not declare."""
+    return case.method.upper() != str(case.operation.method).upper()
 
 
 @schema.parametrize()
@@ -112,6 +120,7 @@ def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: p
         make_safe(
             case,
             tag=api.ledger.run_tag,
+            guard=api.http.guard,
             user_ids=fuzz_pool.user_ids,
             doomed_user_ids=fuzz_pool.doomed_user_ids,
             tenant_ids=fuzz_pool.tenant_ids,
@@ -120,8 +129,11 @@ def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: p
         )
     except LookupError as exc:
         pytest.skip(str(exc))
+    if is_undeclared_method_probe(case) and not api.http.guard.allows(case.method, case.formatted_path):
+        # The coverage phase's undeclared-method probe of a whole collection (DELETE /api/v1/users):
+        # never sent on a shared target; this case is dropped, the operation's other cases run.
+        reject()
     response = case.call(base_url=api.target.url, headers=headers, timeout=TIMEOUT)
-    api.remember(response, op, "admin")
     try:
         case.validate_response(response, headers=headers)
     except FailureGroup as group:

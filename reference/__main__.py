@@ -10,8 +10,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from reference.app import TOKEN_ANSWERS
 from reference.faults import FAULTS, Faults, UnknownFault
-from reference.server import credentials_toml, listening_socket, make_app
+from reference.server import credentials_toml, listening_socket, make_app, seed_foreign
 from reference.store import Store, StoreError
 
 
@@ -30,8 +31,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--list-faults", action="store_true", help="print the faults and the rule each breaks")
     parser.add_argument("--token-ttl", type=int, default=3600, help="lifetime of issued tokens, seconds")
-    parser.add_argument("--access-log", type=Path, help="append one JSON line per request (method, path, status)")
+    parser.add_argument(
+        "--access-log",
+        type=Path,
+        help="append one JSON line per request: method, path, query, status, principal (the client id or username "
+        "of its token, or null), body (not for GET/HEAD; <redacted> for /api/v1/me/password; for /api/v1/token "
+        "grant = {grantType, client, known, secret_ok} instead, never a secret), created (the id a 201 create made)",
+    )
+    parser.add_argument(
+        "--token-bytes",
+        type=int,
+        metavar="N",
+        help="pad every issued token with a random claim to about N bytes (real identity-provider tokens are ~1 kB)",
+    )
+    parser.add_argument(
+        "--token-answer",
+        choices=TOKEN_ANSWERS,
+        default="reference",
+        help="the token endpoint's answer: reference = accessToken and expiresIn; runai = Run:ai's documented "
+        "accessToken, idToken, refreshToken, externalToken and no expiresIn (the expiry is only the JWT's exp)",
+    )
+    parser.add_argument(
+        "--seed-foreign",
+        action="store_true",
+        help="create other people's users and tenants (untagged, or near misses of a run tag; tenant ids 0, 3, 4, 7 "
+        "when free) for safety audits; the ready line lists the tenant ids",
+    )
     args = parser.parse_args(argv)
+    if args.token_bytes is not None and args.token_bytes < 1:
+        parser.error("--token-bytes must be a positive number of bytes")
 
     if args.list_faults:
         for fault in FAULTS.values():
@@ -54,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference: error: {exc}", file=sys.stderr)
         return 2
 
+    foreign = seed_foreign(store) if args.seed_foreign else None
+
     try:
         sock = listening_socket(args.host, args.port)
     except OSError as exc:
@@ -70,12 +100,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     log_file = args.access_log.open("a", encoding="utf-8", buffering=1) if args.access_log else None
-    app = make_app(store, faults, token_ttl=args.token_ttl, access_log=log_file.write if log_file else None)
+    app = make_app(
+        store,
+        faults,
+        token_ttl=args.token_ttl,
+        access_log=log_file.write if log_file else None,
+        token_bytes=args.token_bytes,
+        token_answer=args.token_answer,
+    )
     import uvicorn
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     planted = f" faults={','.join(sorted(faults.names))}" if faults else ""
+    if foreign is not None:
+        planted += f" foreign-tenants={','.join(map(str, foreign['tenants']))}"
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))

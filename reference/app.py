@@ -55,6 +55,9 @@ SORT_FIELDS = {
     "lastUpdated": "updated_at",
     "type": "type",
 }
+TOKEN_ANSWERS = ("reference", "runai")
+LOG_NOTE = "reference.log"  # scope key of the dict where handlers leave what the access log adds
+NO_GRANT = {"grantType": None, "client": None, "known": False, "secret_ok": False}
 
 
 class ApiError(Exception):
@@ -121,12 +124,25 @@ class ReferenceApp:
     """The state and handlers of one server instance."""
 
     def __init__(
-        self, store: Store, faults: Faults, *, token_ttl: int = 3600, access_log: Callable[[str], None] | None = None
+        self,
+        store: Store,
+        faults: Faults,
+        *,
+        token_ttl: int = 3600,
+        access_log: Callable[[str], None] | None = None,
+        token_bytes: int | None = None,
+        token_answer: str = "reference",
+        issued: list[str] | None = None,
     ):
+        if token_answer not in TOKEN_ANSWERS:
+            raise ValueError(f"token_answer must be one of {', '.join(TOKEN_ANSWERS)}, not {token_answer!r}")
         self.store = store
         self.faults = faults
         self.token_ttl = token_ttl
         self.access_log = access_log
+        self.token_bytes = token_bytes
+        self.token_answer = token_answer
+        self.issued = issued  # when given, every token signed is appended (self-tests look for leaks)
         self.spec = self._validation_spec(load_spec())
         self.openapi = OpenAPI.from_dict(self.spec)
         self.operations = self._operations()
@@ -192,7 +208,15 @@ class ReferenceApp:
         log = self.access_log
 
         async def logged(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
             status = {"code": 0}
+            note: dict[str, Any] = {}
+            scope[LOG_NOTE] = note
+            body = b""
+            if scope["method"] not in ("GET", "HEAD"):
+                body, receive = await _buffered(receive)
 
             async def capture(message: Any) -> None:
                 if message["type"] == "http.response.start":
@@ -200,21 +224,30 @@ class ReferenceApp:
                 await send(message)
 
             await app(scope, receive, capture)
-            if scope["type"] == "http":
-                log(json.dumps({"method": scope["method"], "path": scope["path"], "status": status["code"]}))
+            log(json.dumps(_log_entry(scope, status["code"], note, body)))
 
         return logged  # type: ignore[return-value]
 
     def _dispatcher(self, template: str) -> Callable[[Request], Awaitable[Response]]:
         async def dispatch(request: Request) -> Response:
             operation = self.operations[(template, request.method if request.method != "HEAD" else "GET")]
+            note = request.scope.get(LOG_NOTE)
             try:
                 principal = self.authenticate(request)
+                if note is not None:
+                    note["principal"] = principal.identity
                 self.authorize(principal, operation)
                 params, body = await self.validate(request, operation)
-                return await operation.handler(principal, params, body, request.path_params)
+                response = await operation.handler(principal, params, body, request.path_params)
             except ApiError as exc:
                 return error(exc.status, exc.message, self.faults)
+            if note is not None and response.status_code == 201:
+                created = json.loads(bytes(response.body))
+                if operation.operation_id == "create_user":
+                    note["created"] = created.get("id")
+                elif operation.operation_id == "create_tenant":
+                    note["created"] = (created.get("tenant") or {}).get("id")
+            return response
 
         return dispatch
 
@@ -266,10 +299,50 @@ class ReferenceApp:
         if not allowed:
             raise ApiError(403, f"the {role} role may not call {operation.operation_id}")
 
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A signed token; with `token_bytes`, padded by a random `pad` claim to about that many bytes."""
+        token = tokens.encode(claims, self.store.signing_key)
+        if self.token_bytes is not None:
+            room = (self.token_bytes - len(token)) * 3 // 4 - len(',"pad":""')  # base64 makes 3 bytes 4 chars
+            if room > 0:
+                token = tokens.encode({**claims, "pad": secrets.token_urlsafe(room)[:room]}, self.store.signing_key)
+        if self.issued is not None:
+            self.issued.append(token)
+        return token
+
     def issue(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The token answer: ours (accessToken, expiresIn) or Run:ai's documented one (no expiresIn)."""
         now = time.time()
         claims = {**payload, "iat": now, "exp": int(now) + self.token_ttl, "jti": secrets.token_hex(8)}
-        return {"accessToken": tokens.encode(claims, self.store.signing_key), "expiresIn": self.token_ttl}
+        if self.token_answer == "reference":
+            return {"accessToken": self.sign(claims), "expiresIn": self.token_ttl}
+        # The idToken has no `kind`, so it is not accepted as an access token.
+        id_claims = {k: v for k, v in claims.items() if k != "kind"} | {"typ": "ID", "jti": secrets.token_hex(8)}
+        return {
+            "accessToken": self.sign(claims),
+            "idToken": self.sign(id_claims),
+            "refreshToken": secrets.token_urlsafe(48),
+            "externalToken": secrets.token_urlsafe(48),
+        }
+
+    def note_grant(self, request: Request, grant: Any, who: Any, secret_ok: bool) -> None:
+        """What the access log says of a token request instead of its body: never a secret."""
+        note = request.scope.get(LOG_NOTE)
+        if note is None:
+            return
+        who = who[:200] if isinstance(who, str) else None
+        if who is None:
+            known = False
+        elif grant == "password":
+            known = bool(self.store.read("SELECT 1 FROM users WHERE username = ? LIMIT 1", (who,)))
+        else:
+            known = self.store.client(who) is not None
+        note["grant"] = {
+            "grantType": grant[:200] if isinstance(grant, str) else None,
+            "client": who,
+            "known": known,
+            "secret_ok": secret_ok,
+        }
 
     async def token(self, request: Request) -> Response:
         """POST /api/v1/token: client_credentials, app_token and password grants (CONTRACT AUTH-3)."""
@@ -293,8 +366,10 @@ class ReferenceApp:
                 else (field("AppId"), field("AppSecret"))
             )
             if not isinstance(cid, str) or not isinstance(secret, str):
+                self.note_grant(request, grant, cid, False)
                 return error(400 if not strict else 401, "client id and secret are required")
             client = self.store.check_client(cid, secret)
+            self.note_grant(request, grant, cid, client is not None)
             if client is None:
                 return error(401, "bad client credentials")
             return JSONResponse(
@@ -311,8 +386,10 @@ class ReferenceApp:
         if grant == "password":
             username, password = field("username"), field("password")
             if not isinstance(username, str) or not isinstance(password, str):
+                self.note_grant(request, grant, username, False)
                 return error(400, "username and password are required")
             user = self.store.login(username, password)
+            self.note_grant(request, grant, username, user is not None)
             if user is None:
                 return error(401, "bad username or password")
             if not self.faults.on("usr-login-keeps-last-login"):
@@ -330,6 +407,7 @@ class ReferenceApp:
                     }
                 )
             )
+        self.note_grant(request, grant, None, False)
         return error(400, "grantType must be client_credentials, app_token or password")
 
     # ------------------------------------------------------------------ validation
@@ -652,6 +730,53 @@ class ReferenceApp:
             hard = False
         (self.store.hard_delete_tenant if hard else self.store.soft_delete_tenant)(tenant_id)
         return JSONResponse({"uid": row["uuid"]})
+
+
+async def _buffered(receive: Any) -> tuple[bytes, Any]:
+    """The whole request body, read ahead so that the access log has it even when the app never reads
+    it (a 401, a 404), and an ASGI `receive` that hands it to the app again."""
+    chunks, last = [], None
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            last = message
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Any:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return last or {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def _log_entry(scope: Any, status: int, note: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """One access-log line: method, path, query, status, principal, then body (or grant) and created."""
+    entry: dict[str, Any] = {
+        "method": scope["method"],
+        "path": scope["path"],
+        "query": scope.get("query_string", b"").decode("utf-8", "replace"),
+        "status": status,
+        "principal": note.get("principal"),
+    }
+    if scope["method"] not in ("GET", "HEAD"):
+        where = scope["path"].rstrip("/").lower()
+        if where == "/api/v1/token":
+            entry["grant"] = note.get("grant", NO_GRANT)
+        elif where == "/api/v1/me/password":
+            entry["body"] = "<redacted>"
+        else:  # 4 bytes at most per character: 16000 bytes hold the first 4000 characters
+            entry["body"] = body[:16000].decode("utf-8", "replace")[:4000]
+    if "created" in note:
+        entry["created"] = note["created"]
+    return entry
 
 
 URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:\S+$")  # RFC 3986: a scheme, then a non-empty rest

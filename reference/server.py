@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,62 @@ from reference.app import ReferenceApp
 from reference.faults import Faults
 from reference.store import Store
 
+# Resources "other people" own on a shared staging: untagged, or near misses of a run tag
+# (`rcf-` + exactly 8 hex digits + `-`). A safety audit proves the suite never touches them.
+FOREIGN_USERS = (
+    (1, "alice@example.com"),
+    (1, "bob@corp.example.com"),
+    (1, "rcf-bob@example.com"),
+    (1, "rcf-1234567-carol@example.com"),
+    (2, "frank@example.com"),
+)
+FOREIGN_TENANTS = (("production", 0), ("rcf-production", 3), ("team-a", 4), ("staging", 7))
+
 
 def make_app(
-    store: Store, faults: Faults, *, token_ttl: int = 3600, access_log: Callable[[str], Any] | None = None
+    store: Store,
+    faults: Faults,
+    *,
+    token_ttl: int = 3600,
+    access_log: Callable[[str], Any] | None = None,
+    token_bytes: int | None = None,
+    token_answer: str = "reference",
+    issued: list[str] | None = None,
 ) -> Any:
     """The ASGI application of one reference server."""
     writer = None if access_log is None else (lambda line: access_log(line + "\n"))
-    return ReferenceApp(store, faults, token_ttl=token_ttl, access_log=writer).asgi()
+    return ReferenceApp(
+        store,
+        faults,
+        token_ttl=token_ttl,
+        access_log=writer,
+        token_bytes=token_bytes,
+        token_answer=token_answer,
+        issued=issued,
+    ).asgi()
+
+
+def seed_foreign(store: Store) -> dict[str, list[Any]]:
+    """Create FOREIGN_USERS and FOREIGN_TENANTS directly in the store (each tenant at its id, or at the next
+    free one); ones already there are kept. Returns {"users": [user ids], "tenants": [tenant ids]}."""
+    users = []
+    for tenant_id, email in FOREIGN_USERS:
+        rows = store.read("SELECT id FROM users WHERE tenant_id = ? AND username = ?", (tenant_id, email))
+        users.append(rows[0]["id"] if rows else store.create_user(tenant_id, email, "someone-else")[0]["id"])
+    tenants = []
+    taken = {row["id"] for row in store.tenants(include_deleted=True)}
+    for name, wanted in FOREIGN_TENANTS:
+        rows = store.read("SELECT id FROM tenants WHERE name = ?", (name,))
+        if not rows:
+            tenant_id = next(i for i in count(wanted) if i not in taken)
+            fields = {"name": name, "email": f"owner@{name}.example", "contract_type": "normal"}
+            rows = [store.create_tenant(fields, tenant_id=tenant_id)]
+        taken.add(rows[0]["id"])
+        tenants.append(rows[0]["id"])
+    return {"users": users, "tenants": tenants}
+
+
+_seed_foreign = seed_foreign  # running()'s keyword argument of that name hides the function
 
 
 def credentials_toml(store: Store, url: str) -> str:
@@ -60,13 +110,22 @@ class RunningServer:
     store: Store
     credentials: dict[str, dict[str, str]]
     requests: list[dict[str, Any]]
+    foreign: dict[str, list[Any]] = field(default_factory=dict)  # what seed_foreign created, if asked
+    issued: list[str] = field(default_factory=list)  # every token the server signed
 
 
 @contextmanager
 def running(
-    faults: tuple[str, ...] | list[str] = (), *, db: Path | None = None, token_ttl: int = 3600
+    faults: tuple[str, ...] | list[str] = (),
+    *,
+    db: Path | None = None,
+    token_ttl: int = 3600,
+    token_bytes: int | None = None,
+    token_answer: str = "reference",
+    seed_foreign: bool = False,
 ) -> Iterator[RunningServer]:
-    """A reference server on a free loopback port in a background thread, stopped on exit."""
+    """A reference server on a free loopback port in a background thread, stopped on exit.
+    `requests` collects the access log; `seed_foreign` plants other people's resources (see seed_foreign)."""
     import json
 
     import uvicorn
@@ -76,9 +135,17 @@ def running(
         tmp = tempfile.TemporaryDirectory(prefix="runai-reference-")
         db = Path(tmp.name) / "reference.sqlite"
     store = Store(db)
+    foreign = _seed_foreign(store) if seed_foreign else {}
     requests: list[dict[str, Any]] = []
+    issued: list[str] = []
     app = make_app(
-        store, Faults(list(faults)), token_ttl=token_ttl, access_log=lambda line: requests.append(json.loads(line))
+        store,
+        Faults(list(faults)),
+        token_ttl=token_ttl,
+        access_log=lambda line: requests.append(json.loads(line)),
+        token_bytes=token_bytes,
+        token_answer=token_answer,
+        issued=issued,
     )
     sock = listening_socket("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -91,7 +158,7 @@ def running(
             raise RuntimeError("the reference server did not start within 20 s")
         time.sleep(0.01)
     try:
-        yield RunningServer(url, store, store.credentials(), requests)
+        yield RunningServer(url, store, store.credentials(), requests, foreign, issued)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -269,15 +269,21 @@ class Store:
         where = "" if include_deleted else "WHERE deleted = 0"
         return self.read(f"SELECT * FROM tenants {where} ORDER BY id")
 
-    def create_tenant(self, fields: dict[str, Any], *, allow_duplicate: bool = False) -> sqlite3.Row:
+    def create_tenant(
+        self, fields: dict[str, Any], *, allow_duplicate: bool = False, tenant_id: int | None = None
+    ) -> sqlite3.Row:
+        """A new tenant, with the next id or with `tenant_id` (0 included) when that one is free."""
         stamp = now_iso()
         with self.transaction() as db:
             if not allow_duplicate and db.execute("SELECT 1 FROM tenants WHERE name = ?", (fields["name"],)).fetchone():
                 raise Conflict(f"a tenant named {fields['name']} already exists")
+            if tenant_id is not None and db.execute("SELECT 1 FROM tenants WHERE id = ?", (tenant_id,)).fetchone():
+                raise Conflict(f"a tenant with id {tenant_id} already exists")
             cursor = db.execute(
-                "INSERT INTO tenants (uuid, name, email, contract_type, role, status, created_at, updated_at, "
-                "metric_store, admin_password_hash) VALUES (?, ?, ?, ?, ?, 'Ready', ?, ?, ?, ?)",
+                "INSERT INTO tenants (id, uuid, name, email, contract_type, role, status, created_at, updated_at, "
+                "metric_store, admin_password_hash) VALUES (?, ?, ?, ?, ?, ?, 'Ready', ?, ?, ?, ?)",
                 (
+                    tenant_id,
                     str(uuid.uuid4()),
                     fields["name"],
                     fields["email"],
@@ -290,6 +296,22 @@ class Store:
                 ),
             )
             return db.execute("SELECT * FROM tenants WHERE id = ?", (cursor.lastrowid,)).fetchone()
+
+    def snapshot_rows(self, user_ids: list[str], tenant_ids: list[int]) -> list[tuple[Any, ...]]:
+        """Every column of these users, of these tenants and of their clients, as ("table", *row) in a fixed
+        order: two equal snapshots mean nobody touched those rows (password hashes, logouts, logins included)."""
+        users, tenants = list(user_ids), list(tenant_ids)
+        out: list[tuple[Any, ...]] = []
+        with self._lock:
+            for table, key, ids, order in (
+                ("users", "id", users, "id"),
+                ("tenants", "id", tenants, "id"),
+                ("clients", "tenant_id", tenants, "client_id"),
+            ):
+                marks = ",".join("?" * len(ids))
+                rows = self.read(f"SELECT * FROM {table} WHERE {key} IN ({marks}) ORDER BY {order}", tuple(ids))
+                out += [(table, *row) for row in rows]
+        return out
 
     def soft_delete_tenant(self, tenant_id: int) -> sqlite3.Row | None:
         with self.transaction() as db:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -95,12 +96,13 @@ def client_token(url: str, creds: dict[str, str]) -> str:
 
 
 @contextmanager
-def reference(*faults: str, token_ttl: int | None = None) -> Iterator[RunningServer]:
-    """The reference with `faults` planted. Its tokens live an hour, unless auth-accepts-expired is
-    planted: the suite only waits for tokens that expire within MAX_EXPIRY_WAIT, so then 10 s."""
+def reference(*faults: str, token_ttl: int | None = None, **modes: Any) -> Iterator[RunningServer]:
+    """The reference with `faults` planted and `modes` (token_bytes, token_answer, seed_foreign) set.
+    Its tokens live an hour, unless auth-accepts-expired is planted: the suite only waits for tokens
+    that expire within MAX_EXPIRY_WAIT, so then 10 s."""
     if token_ttl is None:
         token_ttl = 10 if "auth-accepts-expired" in faults else 3600
-    with running(list(faults), token_ttl=token_ttl) as server:
+    with running(list(faults), token_ttl=token_ttl, **modes) as server:
         yield server
 
 

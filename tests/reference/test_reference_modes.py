@@ -1,0 +1,219 @@
+"""The reference server's optional modes: the rich access log, large tokens, Run:ai's token answer, foreign data."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reference import tokens
+from reference.server import FOREIGN_TENANTS, FOREIGN_USERS, running, seed_foreign
+from reference.store import Store
+from tests.reference.probes import payload_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def program(*args: str | Path) -> Iterator[str]:
+    """`python -m reference --port 0 ARGS` until its ready line, which it yields; SIGTERM on exit.
+    (Not test_reference_server's helper: that module imports the suite, which is rewritten apart.)"""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reference", "--port", "0", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().rstrip()
+        assert line.startswith("reference: serving http://"), line
+        yield line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def grant(url: str, **body: str) -> httpx.Response:
+    return httpx.post(f"{url}/api/v1/token", json=body)
+
+
+def bearer(url: str, creds: dict[str, str]) -> dict[str, str]:
+    answer = grant(
+        url, grantType="client_credentials", clientID=creds["client_id"], clientSecret=creds["client_secret"]
+    )
+    return {"Authorization": f"Bearer {answer.json()['accessToken']}"}
+
+
+# ------------------------------------------------------------------------------------------- access log
+
+
+def test_access_log_names_the_principal_the_body_and_what_was_created() -> None:
+    with running() as server:
+        admin = bearer(server.url, server.credentials["admin"])
+        operator = bearer(server.url, server.credentials["operator"])
+        email = f"log-{uuid.uuid4().hex[:8]}@example.com"
+        user = httpx.post(f"{server.url}/api/v1/users", json={"email": email}, headers=admin).json()
+        tenant = httpx.post(
+            f"{server.url}/api/v1/tenants", json={"name": "logged", "email": "o@example.com"}, headers=operator
+        ).json()["tenant"]
+        httpx.get(f"{server.url}/api/v1/users", params={"search": "log-"}, headers=admin)
+        httpx.post(f"{server.url}/api/v1/users", json={"email": "x@example.com"}, headers={"Authorization": "Bearer x"})
+        huge = b'{"email": "\xff' + b"y" * 20000 + b'"}'
+        httpx.post(f"{server.url}/api/v1/users", content=huge, headers={**admin, "Content-Type": "application/json"})
+        created_user, created_tenant, listing, unauthorised, bad = server.requests[-5:]
+    assert created_user == {
+        "method": "POST",
+        "path": "/api/v1/users",
+        "query": "",
+        "status": 201,
+        "principal": "t1-admin",
+        "body": json.dumps({"email": email}, separators=(",", ":")),
+        "created": user["id"],
+    }
+    assert created_tenant["created"] == tenant["id"] and created_tenant["principal"] == "operator"
+    assert listing["query"] == "search=log-" and "body" not in listing and "created" not in listing
+    assert unauthorised["status"] == 401 and unauthorised["principal"] is None
+    assert unauthorised["body"] == '{"email":"x@example.com"}'  # logged though the server never read it
+    assert bad["status"] == 400 and bad["body"] == '{"email": "\ufffd' + "y" * 3988 and "created" not in bad
+
+
+def test_access_log_of_a_token_grant_has_no_secret() -> None:
+    with running() as server:
+        creds = server.credentials["admin"]
+        user = httpx.post(
+            f"{server.url}/api/v1/users", json={"email": "pw@example.com"}, headers=bearer(server.url, creds)
+        ).json()
+        grant(server.url, grantType="client_credentials", clientID=creds["client_id"], clientSecret="wrong-Secret-1")
+        grant(server.url, grantType="app_token", AppId="nobody", AppSecret=creds["client_secret"])
+        grant(server.url, grantType="password", username="pw@example.com", password=user["tempPassword"])
+        login = grant(server.url, grantType="password", username="pw@example.com", password=user["tempPassword"])
+        headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+        httpx.post(
+            f"{server.url}/api/v1/me/password",
+            json={"currentPassword": user["tempPassword"], "newPassword": "New-Passw0rd-x"},
+            headers=headers,
+        )
+        lines = server.requests[-5:]
+    wrong, unknown, login, _, change = lines
+    assert wrong["grant"] == {
+        "grantType": "client_credentials",
+        "client": creds["client_id"],
+        "known": True,
+        "secret_ok": False,
+    }
+    assert wrong["status"] == 401 and "body" not in wrong
+    assert unknown["grant"] == {"grantType": "app_token", "client": "nobody", "known": False, "secret_ok": False}
+    assert login["grant"] == {"grantType": "password", "client": "pw@example.com", "known": True, "secret_ok": True}
+    assert change["body"] == "<redacted>" and change["principal"] == "pw@example.com"
+    text = json.dumps(lines)
+    for secret in (creds["client_secret"], "wrong-Secret-1", user["tempPassword"], "New-Passw0rd-x"):
+        assert secret not in text
+
+
+def test_access_log_file_has_the_new_fields(tmp_path: Path) -> None:
+    log = tmp_path / "access.jsonl"
+    with program("--access-log", log) as ready:
+        grant(ready.split()[2], grantType="client_credentials", clientID="operator", clientSecret="x")
+    line = json.loads(log.read_text().splitlines()[-1])
+    assert line == {
+        "method": "POST",
+        "path": "/api/v1/token",
+        "query": "",
+        "status": 401,
+        "principal": None,
+        "grant": {"grantType": "client_credentials", "client": "operator", "known": True, "secret_ok": False},
+    }
+
+
+# ------------------------------------------------------------------------------------------- tokens
+
+
+@pytest.mark.parametrize("size", [None, 1024, 4000])
+def test_token_bytes_pads_tokens_that_stay_valid(size: int | None) -> None:
+    with running(token_bytes=size) as server:
+        headers = bearer(server.url, server.credentials["admin"])
+        assert httpx.get(f"{server.url}/api/v1/users", headers=headers).status_code == 200
+    token = headers["Authorization"].split()[1]
+    if size is None:
+        assert len(token) < 400 and "pad" not in payload_of(token)
+    else:
+        assert abs(len(token) - size) <= 64, len(token)
+
+
+def test_runai_token_answer_has_no_expires_in_and_takes_client_id() -> None:
+    with running(token_answer="runai", token_bytes=1024) as server:
+        creds = server.credentials["admin"]
+        for key in ("clientId", "clientID"):
+            answer = grant(
+                server.url,
+                grantType="client_credentials",
+                **{key: creds["client_id"]},
+                clientSecret=creds["client_secret"],
+            )
+            assert answer.status_code == 200, answer.text
+            data = answer.json()
+            assert set(data) == {"accessToken", "idToken", "refreshToken", "externalToken"}
+            assert payload_of(data["accessToken"])["exp"] > time.time()
+            tokens.decode(data["idToken"], server.store.signing_key, now=time.time())
+            for name in ("accessToken", "idToken"):
+                assert abs(len(data[name]) - 1024) <= 64
+            headers = {"Authorization": f"Bearer {data['accessToken']}"}
+            assert httpx.get(f"{server.url}/api/v1/users", headers=headers).status_code == 200
+            headers = {"Authorization": f"Bearer {data['idToken']}"}
+            assert httpx.get(f"{server.url}/api/v1/users", headers=headers).status_code == 401
+    with running() as server:
+        creds = server.credentials["admin"]
+        data = grant(
+            server.url, grantType="client_credentials", clientId=creds["client_id"], clientSecret=creds["client_secret"]
+        ).json()
+        assert set(data) == {"accessToken", "expiresIn"}
+
+
+def test_bad_mode_options_are_refused() -> None:
+    for args in (["--token-answer", "keycloak"], ["--token-bytes", "0"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "reference", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+            "python -m reference: error"
+        )
+    with pytest.raises(ValueError, match="token_answer"), running(token_answer="keycloak"):
+        pass
+
+
+# ------------------------------------------------------------------------------------------- foreign data
+
+
+def test_seed_foreign_plants_tenant_zero_and_snapshots_are_stable(tmp_path: Path) -> None:
+    store = Store(tmp_path / "ref.sqlite")
+    try:
+        made = seed_foreign(store)
+        assert made["tenants"] == [wanted for _, wanted in FOREIGN_TENANTS] and 0 in made["tenants"]
+        assert [store.user(uid, None)["username"] for uid in made["users"]] == [email for _, email in FOREIGN_USERS]
+        assert seed_foreign(store) == made  # idempotent
+        before = store.snapshot_rows(made["users"], made["tenants"])
+        assert len(before) == len(FOREIGN_USERS) + len(FOREIGN_TENANTS)
+        assert before == store.snapshot_rows(made["users"], made["tenants"])
+        store.logout_user(made["users"][0], 1)
+        assert before != store.snapshot_rows(made["users"], made["tenants"])
+        assert store.create_tenant({"name": "next", "email": "n@example.com", "contract_type": "normal"})["id"] == 8
+    finally:
+        store.close()
+
+
+def test_seed_foreign_in_running_server_and_program() -> None:
+    with running() as server:
+        assert server.foreign == {} and server.store.tenant(0) is None
+    with running(seed_foreign=True) as server:
+        answer = httpx.get(f"{server.url}/api/v1/tenants/0", headers=bearer(server.url, server.credentials["operator"]))
+        assert answer.status_code == 200 and answer.json()["name"] == "production"
+        assert len(server.foreign["users"]) == len(FOREIGN_USERS)
+    with program("--seed-foreign") as ready:
+        assert ready.endswith(" foreign-tenants=0,3,4,7")
