@@ -73,8 +73,9 @@ class Ledger:
         return f"{self.run_tag}-{name}"
 
     def nonexistent_user_id(self) -> str:
-        """A user id nobody can have: a fresh random UUID (USR-7), never seen in any answer."""
-        return str(uuid.uuid4())
+        """A user id nobody can have (USR-7): it carries the run tag, which no real id does, and is new
+        each time, so it was never seen in any answer. (The lifecycle tests also use a fresh UUID.)"""
+        return f"{self.run_tag}-missing-{uuid.uuid4().hex[:8]}"
 
 
 def tenant_readings(value: str) -> set[int]:

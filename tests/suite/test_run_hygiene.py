@@ -23,7 +23,7 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REFERENCE_TEMP_PASSWORD = re.compile(r"[A-Za-z0-9_-]{22}-Tp1")  # the shape of the reference's temporary passwords
 
 
-def test_read_only_sends_no_post_or_delete(tmp_path: Path) -> None:
+def test_read_only_sends_nothing_that_changes_state_nor_a_wrong_secret_for_a_real_client(tmp_path: Path) -> None:
     with reference() as server:
         before = untouched_snapshot(server)
         result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", "--read-only")
@@ -34,6 +34,9 @@ def test_read_only_sends_no_post_or_delete(tmp_path: Path) -> None:
             if r["method"] in ("POST", "PUT", "PATCH", "DELETE") and r["path"] != "/api/v1/token"
         ]
         assert writes == [], writes[:5]
+        grants = [r["grant"] for r in server.requests if r["path"] == "/api/v1/token"]
+        assert [g for g in grants if g["known"] and not g["secret_ok"]] == [], "a wrong secret for a real client"
+        assert [g for g in grants if not g["known"]], "AUTH-3's wrong-secret check ran, with a made-up client id"
         assert result.passed, "a read-only run must still test the reads"
         assert untouched_snapshot(server) == before
         rules = json.loads((result.report_dir / "summary.json").read_text())["rules"]

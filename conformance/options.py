@@ -1,0 +1,89 @@
+"""The suite's command-line options (each with an environment variable), its markers and Hypothesis
+profiles, and the stash keys the other parts of the plugin share. Nothing else reads the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from conformance.target import PROFILES
+
+if TYPE_CHECKING:
+    pass
+
+SUITE_DIR = Path(__file__).resolve().parent
+STATE = pytest.StashKey["RunState"]()
+REPORTS = pytest.StashKey["RunReports"]()
+ENV = {
+    "target_url": "RUNAI_TARGET_URL",
+    "credentials": "RUNAI_CREDENTIALS",
+    "token": "RUNAI_TOKEN",
+    "profile": "RUNAI_PROFILE",
+    "report_dir": "RUNAI_REPORT_DIR",
+    "waivers": "RUNAI_WAIVERS",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runai-conformance", "Run:ai conformance suite")
+    group.addoption(
+        "--target-url",
+        default=None,
+        help=f"base URL of the target (env {ENV['target_url']}); default: start the embedded reference server",
+    )
+    group.addoption("--credentials", default=None, help=f"credentials file, TOML (env {ENV['credentials']})")
+    group.addoption("--token", default=None, help=f"a bearer token for the admin role alone (env {ENV['token']})")
+    group.addoption(
+        "--profile",
+        default=None,
+        choices=sorted(PROFILES),
+        help=f"smoke | ci | nightly (env {ENV['profile']}; default ci)",
+    )
+    group.addoption(
+        "--read-only", action="store_true", default=False, help="never send POST or DELETE (for production targets)"
+    )
+    group.addoption(
+        "--report-dir",
+        default=None,
+        help=f"where JUnit XML and Allure results go (env {ENV['report_dir']}; default reports/)",
+    )
+    group.addoption(
+        "--waivers",
+        default=None,
+        help=f"known failures to report as waived, TOML or YAML (env {ENV['waivers']}; see conformance/waivers.py)",
+    )
+
+
+def option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name)
+    return value if value is not None else os.environ.get(ENV[name])
+
+
+def is_suite_run(config: pytest.Config) -> bool:
+    """Whether this pytest run collects the conformance suite."""
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == SUITE_DIR or SUITE_DIR in path.parents:
+            return True
+    return False
+
+
+def register_hypothesis_profiles() -> None:
+    for profile in PROFILES.values():
+        settings.register_profile(
+            f"runai-{profile.name}",
+            max_examples=profile.fuzz_examples,
+            deadline=None,
+            database=None,  # no example database written into the checkout
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+            derandomize=False,
+        )
+
+
+def register_markers(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rule(*ids): the CONTRACT rules a test proves (conformance/rules.toml)")
+    config.addinivalue_line("markers", "operation(id): the API operation a test exercises")
