@@ -61,13 +61,13 @@ def jwt_claims(token: Secret | str) -> dict[str, Any]:
 
 class Tokens:
     """Bearer tokens per role from POST /api/v1/token (or fixed tokens), renewed before `exp`; every
-    token is held as a Secret and registered with the client, so the guard knows the roles' tokens."""
+    token is held as a Secret and registered with the guard (token -> role), which refuses `/me/…` with
+    it and tells the ledger which role created a user."""
 
     def __init__(self, http: GuardedClient, roles: dict[str, RoleCredentials]) -> None:
         self.http = http
         self.roles = roles
         self._cache: dict[str, tuple[Secret, float, float]] = {}
-        self._by_token: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def grant(self, body: dict[str, Any]) -> httpx.Response:
@@ -112,13 +112,8 @@ class Tokens:
             if cached is None or (cached[2] - now) < RENEW_MARGIN * (cached[2] - cached[1]):
                 cached = self._fetch(self.roles[role])
                 self._cache[role] = cached
-                self._by_token[cached[0].reveal()] = role
-                self.http.guard.role_tokens.add(cached[0].reveal())
+                self.http.guard.role_tokens[cached[0].reveal()] = role
             return cached[0]
-
-    def role_of(self, token: str) -> str | None:
-        """The role a bearer token was issued to, if it is one of the roles' tokens."""
-        return self._by_token.get(token)
 
     def headers(self, role: str) -> dict[str, Secret]:
         return {"Authorization": bearer(self.token(role))}
@@ -166,12 +161,7 @@ class Api:
             timeout=30.0,
             follow_redirects=False,
         )
-        tokens = Tokens(http, target.roles)
-        http.role_of_token = tokens.role_of
-        for creds in target.roles.values():
-            if creds.token:
-                guard.role_tokens.add(creds.token.reveal())
-        return cls(target, http, tokens)
+        return cls(target, http, Tokens(http, target.roles))
 
     @property
     def exercised(self) -> set[str]:

@@ -164,13 +164,12 @@ def sweep_command(args: argparse.Namespace) -> int:
         api = Api.connect(target, args.tag or TAG_PREFIX)
         with api.http:
             api.tokens.token("admin")
-            verb = "would delete" if args.dry_run else "deleted"
             result = sweep(
                 api,
                 args.tag,
                 older_than=None if older_than is None else older_than * 60,
                 dry_run=args.dry_run,
-                on_deleted=lambda item: print(f"runai-conformance: {verb} {item.describe()}", flush=True),
+                on_deleted=lambda item: print(f"runai-conformance: deleted {item.describe()}", flush=True),
             )
     except ConfigError as exc:
         print(f"runai-conformance: error: {exc}", file=sys.stderr)

@@ -46,12 +46,14 @@ class Ledger:
     run_tag: str
     users: dict[str, str] = field(default_factory=dict)  # id -> role whose token created it
     tenants: set[int] = field(default_factory=set)
+    _user_keys: set[str] = field(default_factory=set, repr=False)  # the users' ids as compared (normal_id)
     foreign: set[str] = field(default_factory=set)  # normalised ids seen in answers, not this run's
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_user(self, user_id: str, role: str) -> None:
         with self._lock:
             self.users[str(user_id)] = role
+            self._user_keys.add(normal_id(user_id))
 
     def add_tenant(self, tenant_id: int) -> None:
         with self._lock:
@@ -63,7 +65,7 @@ class Ledger:
             self.foreign.update(normal_id(i) for i in ids)
 
     def owns_user(self, user_id: str) -> bool:
-        return normal_id(user_id) in {normal_id(u) for u in self.users}
+        return normal_id(user_id) in self._user_keys
 
     def owns_tenant(self, tenant_id: int) -> bool:
         return tenant_id in self.tenants
@@ -126,7 +128,7 @@ class Guard:
     read_only: bool = False
     base_path: str = ""
     clients: Mapping[str, str] = field(default_factory=dict, repr=False)  # real client ids -> their secrets
-    role_tokens: set[str] = field(default_factory=set, repr=False)  # the tokens of the configured roles
+    role_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # the roles' tokens -> their role
 
     def check(self, method: str, raw_path: str, authorization: str | None = None, body: bytes | None = None) -> None:
         method = method.upper()

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from conformance.target import PROFILES
-
-if TYPE_CHECKING:
-    pass
 
 SUITE_DIR = Path(__file__).resolve().parent
 STATE = pytest.StashKey["RunState"]()
@@ -44,7 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"smoke | ci | nightly (env {ENV['profile']}; default ci)",
     )
     group.addoption(
-        "--read-only", action="store_true", default=False, help="never send POST or DELETE (for production targets)"
+        "--read-only",
+        action="store_true",
+        default=False,
+        help="send no state-changing request, nor a wrong secret for a real client (for production targets)",
     )
     group.addoption(
         "--report-dir",

@@ -32,9 +32,7 @@ from conformance.options import (
 )
 from conformance.redact import Redactor
 from conformance.reporting import RunReports, redact_report_files, write_reports
-from conformance.results import (
-    operations,
-)
+from conformance.results import operations
 from conformance.target import PROFILES, ConfigError, Target, build_target
 from conformance.transport import GuardedClient
 from conformance.waivers import load_waivers

@@ -1,4 +1,4 @@
-"""Reporting, as its own plugin object (registered for suite runs only): rule and operation properties
+"""Reporting, registered as a plugin of its own for suite runs only: rule and operation properties
 on every report, failures redacted before anyone reads them, Allure labels and evidence, waivers, and
 at the end summary.json, the matrix and Allure's environment, with the report dir scrubbed of secrets."""
 

@@ -16,7 +16,6 @@ import collections
 import contextlib
 import json
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -43,14 +42,12 @@ class GuardedClient(httpx.Client):
         ledger: Ledger,
         guard: Guard,
         redact: Redactor,
-        role_of_token: Callable[[str], str | None] = lambda token: None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.ledger = ledger
         self.guard = guard
         self.redact = redact
-        self.role_of_token = role_of_token
         self.exercised: set[str] = set()  # operations the current test sent requests to (for the reports)
         self.exchanges: collections.deque[httpx.Response] = collections.deque(maxlen=EVIDENCE_KEPT)
         self.sent = 0
@@ -116,7 +113,7 @@ class GuardedClient(httpx.Client):
         """A create answered 201: what it made is this run's, whatever the test then asserts."""
         if kind == "user" and isinstance(data.get("id"), (str, int)):
             token = request.headers.get("authorization", "").partition(" ")[2].strip()
-            self.ledger.add_user(str(data["id"]), self.role_of_token(token) or "admin")
+            self.ledger.add_user(str(data["id"]), self.guard.role_tokens.get(token, "admin"))
         elif kind == "tenant" and isinstance(data.get("tenant"), dict):
             tenant_id = data["tenant"].get("id")
             if isinstance(tenant_id, int) and not isinstance(tenant_id, bool):

@@ -25,7 +25,7 @@ def guard(read_only: bool = False) -> Guard:
     ledger.add_user(OURS_USER, "admin")
     ledger.add_tenant(OURS_TENANT)
     ledger.saw([SEEN_USER, 0, 1, "alice@example.com"])
-    return Guard(ledger, read_only=read_only, clients={"t1-admin": "the-secret"}, role_tokens={ROLE_TOKEN})
+    return Guard(ledger, read_only=read_only, clients={"t1-admin": "the-secret"}, role_tokens={ROLE_TOKEN: "admin"})
 
 
 def allowed(g: Guard, method: str, path: str, **kw: object) -> bool:
