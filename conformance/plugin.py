@@ -151,9 +151,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         config.stash[STATE] = state = build_state(config)
     except ConfigError as exc:
         pytest.exit(f"runai-conformance: {exc}", returncode=4)
+    install_interrupt_handler(session, state)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line(f"runai-conformance: target {state.target.describe()}")
+
+
+def install_interrupt_handler(session: pytest.Session, state: RunState) -> None:
+    """Ctrl-C and SIGTERM stop the run, and the cleanup still runs. Python drops an exception raised
+    while a garbage-collector callback runs ("Exception ignored in …"), so a KeyboardInterrupt can
+    be lost: the interrupt is also left pending in the transport, whose next request raises it, and
+    pytest is told to stop after the current test."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        state.api.http.pending_interrupt = True
+        session.shouldstop = "interrupted"
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -203,6 +219,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or state.closed:
         return
     state.closed = True
+    state.api.http.pending_interrupt = False  # the interrupt has stopped the tests; the cleanup runs
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     try:
         if not state.target.read_only:

@@ -51,6 +51,7 @@ class GuardedClient(httpx.Client):
         self.exercised: set[str] = set()  # operations the current test sent requests to (for the reports)
         self.exchanges: collections.deque[httpx.Response] = collections.deque(maxlen=EVIDENCE_KEPT)
         self.sent = 0
+        self.pending_interrupt = False  # set by the run's signal handler; the next request raises it
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ building: secrets revealed here only
@@ -67,6 +68,9 @@ class GuardedClient(httpx.Client):
     # ------------------------------------------------------------------ sending: guard, then ledger
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if self.pending_interrupt:
+            self.pending_interrupt = False
+            raise KeyboardInterrupt
         body = request.content
         self._learn_request_secrets(body)
         raw_path = request.url.raw_path.decode("ascii", "replace")
