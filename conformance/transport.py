@@ -6,14 +6,14 @@ Its `send` is the only place that
 2. asks the guard (conformance/guard.py) and refuses what could change someone else's resource,
 3. keeps the ledger from the answers themselves (201 from the create operations), and remembers
    every id seen in any other answer, so that the guard refuses it,
-4. teaches the redactor every secret that goes out or comes back, and
+4. teaches the redactor every secret that goes out (every `Secret` it reveals) or comes back (tokens,
+   temporary passwords), and
 5. keeps the evidence: which operations the current test exercised, and the last exchanges.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import threading
 from typing import Any
@@ -28,7 +28,6 @@ from conformance.results import TOKEN_OPERATION, operation_of
 from conformance.secret import reveal
 
 SECRET_ANSWER_KEYS = ("accessToken", "idToken", "refreshToken", "externalToken", "tempPassword")
-SECRET_REQUEST_KEYS = ("clientsecret", "appsecret", "password", "currentpassword", "newpassword")
 CREATES = {("api", "v1", "users"): "user", ("api", "v1", "tenants"): "tenant"}
 EVIDENCE_KEPT = 20
 
@@ -72,22 +71,12 @@ class GuardedClient(httpx.Client):
             self.pending_interrupt = False
             raise KeyboardInterrupt
         body = request.content
-        self._learn_request_secrets(body)
         raw_path = request.url.raw_path.decode("ascii", "replace")
         self.guard.check(request.method, raw_path, request.headers.get("authorization"), body)
         response = super().send(request, **kwargs)
         response.read()
         self._observe(request, response)
         return response
-
-    def _learn_request_secrets(self, body: bytes) -> None:
-        """Passwords and secrets a request carries (grants, /me/password, a tenant's metricStore)."""
-        lowered = body.lower() if body else b""
-        if b"password" not in lowered and b"secret" not in lowered:
-            return
-        with contextlib.suppress(ValueError, UnicodeDecodeError, RecursionError):
-            for value in secret_values(json.loads(body)):
-                self.redact.add(value)
 
     def _observe(self, request: httpx.Request, response: httpx.Response) -> None:
         op = operation_of(request.method, str(request.url))
@@ -128,21 +117,6 @@ class GuardedClient(httpx.Client):
         with self._lock:
             self.exercised.clear()
             self.exchanges.clear()
-
-
-def secret_values(data: Any) -> list[str]:
-    """Every string under a password- or secret-named key anywhere in a JSON document."""
-    found: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, str) and str(key).casefold() in SECRET_REQUEST_KEYS:
-                found.append(value)
-            else:
-                found += secret_values(value)
-    elif isinstance(data, list):
-        for item in data:
-            found += secret_values(item)
-    return found
 
 
 class SchemathesisTransport(RequestsTransport):
