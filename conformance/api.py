@@ -30,11 +30,33 @@ RENEW_MARGIN = 0.2  # renew a token when less than this share of its lifetime is
 
 
 class ContractViolation(AssertionError):
-    """A contract rule does not hold; the message names the rule and carries redacted evidence."""
+    """A contract rule does not hold. Carries, as fields, the rules it breaks (none: a failure of the API
+    that no CONTRACT rule names), the operation, and the request and response that show it; the
+    message says what was expected and what came back. Reports, waivers and the gate read the fields.
+    A test that finds several raises them together (an ExceptionGroup): each is reported on its own."""
 
-    def __init__(self, rules: list[str] | str, message: str) -> None:
+    def __init__(
+        self,
+        rules: list[str] | tuple[str, ...] | str,
+        message: str,
+        *,
+        answer: httpx.Response | None = None,
+        operation: str | None = None,
+        request: tuple[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
         self.rules = [rules] if isinstance(rules, str) else list(rules)
-        super().__init__(f"[{', '.join(self.rules)}] {message}")
+        self.operation = operation
+        if answer is not None:
+            request = (answer.request.method, str(answer.request.url))
+            status = answer.status_code
+        self.request = request  # (method, URL): the request that shows the violation
+        self.status = status  # the status of its response
+        super().__init__(f"[{', '.join(self.rules) or 'no contract rule'}] {message}")
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def instant(text: Any, what: str = "date-time", rule_id: str = "USR-4") -> datetime:
@@ -200,6 +222,7 @@ class Api:
             raise ContractViolation(
                 rule,
                 f"{what}: expected {' or '.join(map(str, wanted))}, got {answer.status_code}\n{self.evidence(answer)}",
+                answer=answer,
             )
         return answer
 
@@ -240,6 +263,8 @@ class Api:
             answer = self.http.delete(f"/api/v1/users/{user_id}", headers=self.tokens.headers(role))
         except (httpx.HTTPError, ConfigError, Refused) as exc:
             return [f"user {user_id}: {type(exc).__name__}"]
+        except pytest.skip.Exception:  # the role that created it has no credentials in this run
+            return [f"user {user_id}: no {role} credentials to delete it with"]
         if answer.status_code not in (204, 200, 404):
             return [f"user {user_id}: DELETE answered {answer.status_code}"]
         return self._still_there(f"/api/v1/users/{user_id}", role, f"user {user_id}")
@@ -252,6 +277,8 @@ class Api:
             )
         except (httpx.HTTPError, ConfigError, Refused) as exc:
             return [f"tenant {tenant_id}: {type(exc).__name__}"]
+        except pytest.skip.Exception:
+            return [f"tenant {tenant_id}: no operator credentials to delete it with"]
         if answer.status_code not in (200, 204, 404):
             return [f"tenant {tenant_id}: DELETE answered {answer.status_code}"]
         return self._still_there(f"/api/v1/tenants/{tenant_id}", "operator", f"tenant {tenant_id}")
@@ -262,4 +289,6 @@ class Api:
             answer = self.http.get(path, headers=self.tokens.headers(role))
         except (httpx.HTTPError, ConfigError) as exc:
             return [f"{what}: {type(exc).__name__} while checking the delete"]
+        except pytest.skip.Exception:
+            return [f"{what}: no {role} credentials to check the delete with"]
         return [] if answer.status_code == 404 else [f"{what}: still there after the target acknowledged its delete"]

@@ -7,12 +7,15 @@ built-in checks on every fuzzed call.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import schemathesis
+
+from conformance.api import ContractViolation
 
 # check name -> the rules it proves; filled by `contract_check`.
 CHECK_RULES: dict[str, tuple[str, ...]] = {}
@@ -23,11 +26,22 @@ TENANT_OPERATIONS = {"get_tenants", "get_tenant_by_id", "create_tenant"}
 
 
 def contract_check(*rules: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a check with Schemathesis and record the rules it proves."""
+    """Register a check with Schemathesis and record the rules it proves; what it raises reaches the
+    test as a ContractViolation of those rules (Schemathesis keeps it as its CustomFailure's exception)."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         CHECK_RULES[func.__name__] = rules
-        return schemathesis.check(func)
+
+        @functools.wraps(func)
+        def check(ctx: Any, response: Any, case: Any) -> Any:
+            try:
+                return func(ctx, response, case)
+            except ContractViolation:
+                raise
+            except AssertionError as exc:
+                raise ContractViolation(rules, str(exc), operation=operation_id(case) or None) from None
+
+        return schemathesis.check(check)
 
     return register
 

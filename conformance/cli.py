@@ -13,7 +13,9 @@ resources). It prints every resource it deletes; --dry-run lists them and delete
 
 `regress` compares a run with a baseline run (each a `summary.json` or the report dir holding it),
 writes regression.md and regression.html, and exits 1 when a rule fails that did not fail in the
-baseline, or a waiver has expired: the nightly gate. `matrix` writes a run's conformance matrix
+baseline, or a waiver has expired: the nightly gate. It exits 3 when the runs give no verdict: the
+current run did not complete, a rule that ran in the baseline did not run now, or the two runs are of
+another target, profile or spec (--allow-mismatch allows the last on purpose). `matrix` writes a run's conformance matrix
 again (every run writes it). `screenshot` renders a page in headless Chromium, to look at it.
 """
 
@@ -34,6 +36,8 @@ from conformance.render import compare, write_matrix, write_regression
 from conformance.results import read_summary
 from conformance.sweep import RUN_TAG, sweep
 from conformance.target import TAG_PREFIX, ConfigError, build_target
+
+GATE_CANNOT_JUDGE = 3  # distinct from 1 (a new failure) and 2 (bad input)
 
 
 def minutes(text: str) -> float:
@@ -68,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     cmd.add_argument("baseline", type=Path, help="the baseline run: summary.json or its report dir")
     cmd.add_argument("current", type=Path, help="the current run: summary.json or its report dir")
     cmd.add_argument("--out", type=Path, help="where regression.md/.html go (default: the current run's dir)")
+    cmd.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare runs of another target, profile or spec on purpose (e.g. a new spec version)",
+    )
     cmd = commands.add_parser("matrix", help="write a run's conformance matrix (matrix.html, matrix.md)")
     cmd.add_argument("run", type=Path, help="summary.json or its report dir")
     cmd.add_argument("--out", type=Path, help="where the pages go (default: the run's dir)")
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "regress":
-            return regress(args.baseline, args.current, args.out)
+            return regress(args.baseline, args.current, args.out, allow_mismatch=args.allow_mismatch)
         if args.command == "matrix":
             data = read_summary(args.run)
             paths = write_matrix(data, args.out or _run_dir(args.run))
@@ -97,11 +106,16 @@ def _run_dir(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def regress(baseline: Path, current: Path, out: Path | None) -> int:
-    result = compare(read_summary(baseline), read_summary(current))
+def regress(baseline: Path, current: Path, out: Path | None, *, allow_mismatch: bool = False) -> int:
+    """The gate: 0 pass, 1 a new failure or an expired waiver, 3 the runs give no verdict (incomplete,
+    a rule not run, another target/profile/spec)."""
+    result = compare(read_summary(baseline), read_summary(current), allow_mismatch=allow_mismatch)
     paths = write_regression(result, out or _run_dir(current))
     counts = ", ".join(f"{len(rows)} {name}" for name, rows in result.rows.items())
     print(f"runai-conformance: {counts}; wrote {', '.join(map(str, paths))}")
+    if result.cannot_judge:
+        print(f"runai-conformance: gate CANNOT JUDGE this run: {'; '.join(result.cannot_judge)}")
+        return GATE_CANNOT_JUDGE
     for rule_id, detail in result.rows["new failures"]:
         print(f"runai-conformance: NEW FAILURE {rule_id}: {detail}")
     for rule_id, detail in result.rows["expired waivers"]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from conformance.rules import rules
 from conformance.target import PROFILES
 
 SUITE_DIR = Path(__file__).resolve().parent
@@ -45,6 +46,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="send no state-changing request, nor a wrong secret for a real client (for production targets)",
+    )
+    group.addoption(
+        "--certify",
+        action="store_true",
+        default=False,
+        help="a run for a vendor report: it fails unless every rule ran and passed (a skipped, not-run or "
+        "waived rule fails it, named)",
     )
     group.addoption(
         "--report-dir",
@@ -87,3 +95,5 @@ def register_hypothesis_profiles() -> None:
 def register_markers(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rule(*ids): the CONTRACT rules a test proves (conformance/rules.toml)")
     config.addinivalue_line("markers", "operation(id): the API operation a test exercises")
+    for rule_id, title in rules().items():  # `-m USR-8` selects the tests proving USR-8, exactly
+        config.addinivalue_line("markers", f"{rule_id}: proves {rule_id}: {title}")

@@ -32,7 +32,8 @@ from conformance.options import (
 )
 from conformance.redact import Redactor
 from conformance.reporting import RunReports, redact_report_files, write_reports
-from conformance.results import operations
+from conformance.results import RESULT_FILES, operations
+from conformance.secret import bearer
 from conformance.target import PROFILES, ConfigError, Target, build_target
 from conformance.transport import GuardedClient
 from conformance.waivers import load_waivers
@@ -63,15 +64,29 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = option(config, "profile") or "ci"
     if profile not in PROFILES:
         raise pytest.UsageError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError(
+            "runai-conformance: -n/--dist (pytest-xdist) is not supported for the suite: its workers would "
+            "each write their own summary.json, and the gate would judge half a run; run it without -n"
+        )
     settings.load_profile(f"runai-{profile}")
     # One seed per run, printed in the header, so a failure replays with --hypothesis-seed.
-    if config.getoption("hypothesis_seed", None) is None:
+    seed = config.getoption("hypothesis_seed", None)
+    if seed is None:
         config.option.hypothesis_seed = random.SystemRandom().randrange(2**31)
+    else:
+        try:
+            config.option.hypothesis_seed = int(seed)
+        except ValueError:
+            raise pytest.UsageError(
+                f"runai-conformance: --hypothesis-seed {seed!r} is not an integer; use the seed a run printed"
+            ) from None
     report_dir = Path(option(config, "report_dir") or "reports")
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise pytest.UsageError(f"--report-dir {report_dir}: cannot create it ({exc.strerror})") from None
+    clear_previous_results(report_dir)
     if not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(report_dir / "junit.xml")
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
@@ -82,10 +97,24 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers = load_waivers(Path(waivers_file), set(operations())) if waivers_file else []
     except ConfigError as exc:
         raise pytest.UsageError(f"runai-conformance: {exc}") from None
-    config.stash[REPORTS] = reports = RunReports(report_dir, profile, waivers)
+    config.stash[REPORTS] = reports = RunReports(
+        report_dir, profile, waivers, certify=bool(config.getoption("certify"))
+    )
     config.pluginmanager.register(reports, "runai-conformance-reports")
     config.pluginmanager.register(reporting, "runai-conformance-reporting")
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def clear_previous_results(report_dir: Path) -> None:
+    """The previous run's verdict goes before anything of this run can fail: a run that stops early must
+    never leave last night's green summary.json for the gate to read."""
+    for name in RESULT_FILES:
+        try:
+            (report_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--report-dir {report_dir}: cannot remove the previous run's {name} ({exc.strerror})"
+            ) from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -136,7 +165,18 @@ def preflight(http: GuardedClient, tokens: Tokens, target: Target) -> None:
             f"{target.url} does not look like the Run:ai API: GET /api/v1/users without a token answered "
             f"{answer.status_code} {answer.headers.get('content-type', 'no content type')} (expected a JSON 401)"
         )
-    tokens.token("admin")
+    for role in sorted(tokens.roles):  # a dead or foreign token stops the run here, not in 100 failures
+        path = "/api/v1/tenants" if role == "operator" else "/api/v1/users"
+        try:
+            answer = http.get(path, params={"limit": 1}, headers={"Authorization": bearer(tokens.token(role))})
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"cannot reach {target.url}: {type(exc).__name__}: {exc}") from None
+        if answer.status_code == 401:
+            how = "token" if tokens.roles[role].token is not None else "client credentials' token"
+            raise ConfigError(
+                f"the {role} role's {how} was refused: GET {path} answered 401 "
+                f"(expired, revoked or for another target? check --token / RUNAI_TOKEN or --credentials)"
+            )
 
 
 # ------------------------------------------------------------------------------ session
@@ -150,6 +190,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     try:
         config.stash[STATE] = state = build_state(config)
     except ConfigError as exc:
+        reports = config.stash.get(REPORTS, None)
+        if reports is not None:
+            reports.stopped = f"stopped before the first test: {exc}"
         pytest.exit(f"runai-conformance: {exc}", returncode=4)
     install_interrupt_handler(session, state)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -182,33 +225,57 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Fuzz tests are one per operation: mark each with its operation and the rules it proves."""
+    """Fuzz tests are one per operation: mark each with its operation and the rules it proves. Every
+    test proving a rule answers to it by name, before -k and -m select: `-k USR-8`, `-m USR-8`."""
+    if not is_suite_run(config):
+        return
     from conformance.fuzz import COMMON_RULES, FUZZ_RULES, operation_ids
 
     by_label = operation_ids()
     for item in items:
-        if getattr(item, "originalname", "") != "test_operation_conforms":
-            continue
-        label = item.name.split("[", 1)[-1].rstrip("]")
-        _give_distinct_nodeid(item, label)
-        op = by_label.get(label)
-        if op is not None:
-            item.add_marker(pytest.mark.operation(op))
-            item.add_marker(pytest.mark.rule(*COMMON_RULES, *FUZZ_RULES[op]))
+        if getattr(item, "originalname", "") == "test_operation_conforms":
+            label = item.name.split("[", 1)[-1].rstrip("]")
+            _give_distinct_nodeid(item, label)
+            op = by_label.get(label)
+            if op is not None:
+                item.add_marker(pytest.mark.operation(op))
+                item.add_marker(pytest.mark.rule(*COMMON_RULES, *FUZZ_RULES[op]))
+        for rule_id in reporting.item_rules(item):
+            item.add_marker(getattr(pytest.mark, rule_id))
+            item.extra_keyword_matches.add(rule_id)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """A failure's status word names the rules it broke, so its short summary line starts with them:
+    `FAILED [USR-8] conformance/…`; a failure no rule names says so."""
+    if not report.failed or report.when not in ("setup", "call") or not is_suite_run(config):
+        return None
+    broken = [value for name, value in report.user_properties if name == "broken"]
+    label = f"[{', '.join(broken)}]" if broken else "[no contract rule]"
+    if report.when == "setup":
+        return "error", "E", f"ERROR {label}"
+    return "failed", "F", f"FAILED {label}"
 
 
 def _give_distinct_nodeid(item: pytest.Item, label: str) -> None:
     """Schemathesis 4.32 items on pytest 9 all get the bare function's nodeid (pytest 9 builds a leaf id
     from originalname plus callspec params, and Schemathesis passes no callspec). Give each operation
-    its own id, `…::test_operation_conforms[GET /api/v1/users]`, so -k, JUnit and reports tell them apart."""
+    the id pytest itself resolves when it is given back on the command line,
+    `…::test_operation_conforms::test_operation_conforms[GET /api/v1/users]` (the collector, then the
+    item), so -k, JUnit and reports tell them apart and a printed id re-runs its test."""
     if item.nodeid.endswith("]"):
         return
     try:
         from _pytest.nodeid import NodeId
 
         parent = item.parent.id  # type: ignore[union-attr]
-        item._id = NodeId(path=parent.path, names=(*parent.names, item.originalname), params=label)  # type: ignore[attr-defined]
+        names = tuple(parent.names)
+        if not names or names[-1] != item.originalname:  # type: ignore[attr-defined]
+            names = (*names, item.originalname)  # type: ignore[attr-defined]
+        item._id = NodeId(path=parent.path, names=(*names, item.originalname), params=label)  # type: ignore[attr-defined]
     except (ImportError, AttributeError, TypeError):  # another pytest: leave the id as it is
         pass
 
@@ -216,7 +283,14 @@ def _give_distinct_nodeid(item: pytest.Item, label: str) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or state.closed:
+    reports = session.config.stash.get(REPORTS, None)
+    if state is None:
+        if reports is not None and session.items and not session.config.option.collectonly:
+            # the run stopped before its first test: its summary says so, so no gate reads it as a verdict
+            seed = session.config.option.hypothesis_seed
+            write_reports(session, reports, target=option(session.config, "target_url") or "", seed=seed, run_tag="")
+        return
+    if state.closed:
         return
     state.closed = True
     state.api.http.pending_interrupt = False  # the interrupt has stopped the tests; the cleanup runs
@@ -224,18 +298,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         if not state.target.read_only:
             state.cleanup_problems = state.api.cleanup()
+    except KeyboardInterrupt:
+        state.cleanup_problems = ["the cleanup was interrupted"]
+    except Exception as exc:  # a cleanup that breaks is reported with the sweep that finishes it, never raised
+        state.cleanup_problems = [f"the cleanup stopped: {type(exc).__name__}: {state.redact(str(exc))[:200]}"]
     finally:
         state.api.http.close()
         if state.embedded:
             state.embedded.stop()
-        reports = session.config.stash.get(REPORTS, None)
         if reports is not None:
-            write_reports(session, state, reports)
+            write_reports(session, reports, target=state.target.url, seed=state.seed, run_tag=state.target.run_tag)
         redact_report_files(state.target.report_dir, state.redact)
     if reporter:
         if state.cleanup_problems:
             reporter.write_line(
-                f"runai-conformance: cleanup left {len(state.cleanup_problems)} problem(s): {state.cleanup_problems[:5]}",
+                f"runai-conformance: cleanup left {len(state.cleanup_problems)} problem(s): {state.cleanup_problems[:5]}; "
+                f"remove what is left with: runai-conformance sweep --tag {state.target.run_tag} "
+                f"--target-url {state.target.url} --credentials FILE",
                 red=True,
             )
         else:

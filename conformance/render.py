@@ -51,6 +51,31 @@ def _meta(data: dict[str, Any]) -> str:
     )
 
 
+def _standing(data: dict[str, Any]) -> str:
+    """Whether the run completed and, for a --certify run, whether it certifies: the header's first words."""
+    run = data.get("run") or {}
+    if not run:
+        words = "run: completion not recorded"
+    elif run.get("complete"):
+        words = f"run: complete ({run['tests_run']} tests)"
+    else:
+        words = f"run: INCOMPLETE ({'; '.join(run['incomplete_because'])}), no verdict to gate on"
+    if run.get("certify"):
+        if run.get("certified"):
+            words += " · CERTIFIED: every rule ran and passed"
+        else:
+            named = ", ".join(f"{r} {s}" for r, s in run.get("not_certified_because", {}).items())
+            words += f" · NOT CERTIFIED: {named or 'the run did not complete'}"
+    else:
+        words += " · not a certification run (--certify)"
+    return words
+
+
+def _unattributed(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failures no CONTRACT rule names (an undeclared method answered wrongly, a crash of a test)."""
+    return list(data.get("unattributed") or [])
+
+
 def _counts(data: dict[str, Any]) -> dict[str, int]:
     counts = dict.fromkeys(COLOURS, 0)
     for entry in data["rules"].values():
@@ -102,11 +127,24 @@ def matrix_html(data: dict[str, Any]) -> str:
     waivers = _waivers_html(data)
     body = (
         f"<h1>Run:ai conformance matrix</h1><p class=meta>{html.escape(_meta(data))}</p>"
+        f"<p><b>{html.escape(_standing(data))}</b></p>"
         f'<p class="counts">rules: {counts}</p>'
         f"<table><thead><tr><th>rule</th><th>status</th><th>what it says</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"{waivers}<h2>Evidence</h2>{''.join(evidence) or '<p>No failures, waivers or skips.</p>'}"
+        f"{_unattributed_html(data)}"
     )
     return _page("Run:ai conformance matrix", body)
+
+
+def _unattributed_html(data: dict[str, Any]) -> str:
+    found = _unattributed(data)
+    if not found:
+        return ""
+    parts = [f"<h2>Failures no contract rule names ({len(found)})</h2>"]
+    for item in found:
+        parts.append(f"<p><b>{html.escape(item['test'])}</b> {html.escape(item.get('kind', ''))}</p>")
+        parts.append(f"<pre>{html.escape(item['message'])}</pre>")
+    return "".join(parts)
 
 
 def _waivers_html(data: dict[str, Any]) -> str:
@@ -134,6 +172,8 @@ def matrix_markdown(data: dict[str, Any]) -> str:
         "",
         _meta(data),
         "",
+        f"**{_standing(data)}**",
+        "",
         "rules: " + ", ".join(f"{n} {s}" for s, n in _counts(data).items()),
         "",
         "| rule | status | " + " | ".join(ops) + " |",
@@ -146,6 +186,8 @@ def matrix_markdown(data: dict[str, Any]) -> str:
     for rule_id, entry in data["rules"].items():
         for ev in entry["evidence"]:
             lines += [f"## {rule_id} failed: {ev['test']}", "", "```", ev["message"].rstrip(), "```", ""]
+    for item in _unattributed(data):
+        lines += [f"## Failure no contract rule names: {item['test']}", "", "```", item["message"].rstrip(), "```", ""]
     for w in data.get("waivers", []):
         lines.append(
             f"- waiver {w['rule']} on {w['operation'] or 'any operation'}: {w['status']} (expires {w['expires']}): {w['reason']}"
@@ -172,10 +214,49 @@ class Regression:
     baseline: dict[str, Any]
     current: dict[str, Any]
     rows: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
+    cannot_judge: list[str] = field(default_factory=list)  # why these two runs give no verdict at all
 
     @property
     def gate_fails(self) -> bool:
-        return bool(self.rows["new failures"] or self.rows["expired waivers"])
+        return bool(self.rows["new failures"] or self.rows["expired waivers"] or self.cannot_judge)
+
+    @property
+    def verdict(self) -> str:
+        if self.cannot_judge:
+            return "CANNOT JUDGE"
+        return "FAIL" if self.gate_fails else "pass"
+
+
+def unjudgeable(baseline: dict[str, Any], current: dict[str, Any], *, allow_mismatch: bool = False) -> list[str]:
+    """Why the gate may not judge the current run against the baseline: a run that did not complete, a
+    rule that ran in the baseline and not now, or (unless allowed) another target, profile or spec."""
+    reasons = []
+    run = current.get("run")
+    if not isinstance(run, dict):
+        reasons.append("the current run records no completion (a summary from before runs recorded it)")
+    elif not run.get("complete"):
+        reasons.append(f"the current run did not complete ({'; '.join(run.get('incomplete_because') or ['?'])})")
+    ran_before = {r for r, e in baseline["rules"].items() if e["status"] in ("passed", "failed", "waived")}
+    gone = sorted(
+        r
+        for r in ran_before
+        if current["rules"].get(r, {}).get("status") not in ("passed", "failed", "waived")
+        and not current["rules"].get(r, {}).get("blocked_by")  # its tests ran and failed on other rules first
+    )
+    if gone:
+        reasons.append(f"{len(gone)} rule(s) that ran in the baseline did not run now: {', '.join(gone)}")
+    if not allow_mismatch:
+        for what, key in (("target", "target"), ("profile", "profile")):
+            if baseline.get(key) != current.get(key):
+                reasons.append(f"the {what} differs: baseline {baseline.get(key)!r}, current {current.get(key)!r}")
+        if _spec_identity(baseline) != _spec_identity(current):
+            reasons.append("the spec differs (version, published versions or overlays)")
+    return reasons
+
+
+def _spec_identity(data: dict[str, Any]) -> Any:
+    spec = data.get("spec") or {}
+    return (spec.get("version"), spec.get("published_versions"), [o.get("file") for o in spec.get("overlays", [])])
 
 
 def _failing(entry: dict[str, Any] | None) -> set[str]:
@@ -184,9 +265,10 @@ def _failing(entry: dict[str, Any] | None) -> set[str]:
     return set(entry["failing_operations"]) or {"—"}
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Regression:
-    """Per rule, what changed from the baseline run to the current one."""
-    result = Regression(baseline, current)
+def compare(baseline: dict[str, Any], current: dict[str, Any], *, allow_mismatch: bool = False) -> Regression:
+    """Per rule, what changed from the baseline run to the current one, and whether the two can be
+    compared at all."""
+    result = Regression(baseline, current, cannot_judge=unjudgeable(baseline, current, allow_mismatch=allow_mismatch))
     for rule_id, now in current["rules"].items():
         before = baseline["rules"].get(rule_id)
         was, now_status = (before or {}).get("status", "not-run"), now["status"]
@@ -205,7 +287,10 @@ def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Regression:
         elif was == "failed" and now_status == "passed":
             result.rows["fixed"].append((rule_id, "was failing on " + ", ".join(sorted(failing_before))))
         elif now_status in ("skipped", "not-run") and was in ("passed", "failed", "waived"):
-            reason = "; ".join(now["skip_reasons"]) or "not run"
+            blocked = now.get("blocked_by")
+            reason = "; ".join(now["skip_reasons"]) or (
+                f"its tests failed on {', '.join(blocked)} first" if blocked else "not run"
+            )
             result.rows["newly skipped"].append((rule_id, f"was {was}: {reason}"))
     for w in current.get("waivers", []):
         if w["status"] in ("expired", "stale"):
@@ -226,7 +311,8 @@ def regression_markdown(reg: Regression) -> str:
         "",
         f"- baseline: {_run_line(reg.baseline)}",
         f"- current: {_run_line(reg.current)}",
-        f"- gate: {'FAIL' if reg.gate_fails else 'pass'}",
+        f"- gate: {reg.verdict}",
+        *(f"- cannot judge: {reason}" for reason in reg.cannot_judge),
         "",
     ]
     for category in CATEGORIES:
@@ -256,7 +342,8 @@ def regression_html(reg: Regression) -> str:
     parts = [
         "<h1>Run:ai conformance regression report</h1>",
         f"<p class=meta>baseline: {html.escape(_run_line(reg.baseline))}<br>current: {html.escape(_run_line(reg.current))}</p>",
-        f"<p>gate: {_badge('failed') if reg.gate_fails else _badge('passed')}</p>",
+        f"<p>gate: {_badge('failed') if reg.gate_fails else _badge('passed')} {html.escape(reg.verdict)}</p>",
+        *(f"<p>cannot judge: {html.escape(reason)}</p>" for reason in reg.cannot_judge),
     ]
     for category in CATEGORIES:
         rows = reg.rows[category]

@@ -16,9 +16,10 @@ from conformance.options import REPORTS, STATE
 from conformance.redact import Redactor
 from conformance.render import write_matrix
 from conformance.results import (
+    EVIDENCE_LIMIT,
+    Completion,
     Recorder,
     allure_environment,
-    failed_operations,
     operation_of,
     summary,
     write_summary,
@@ -32,35 +33,56 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunReports:
-    """What the run's reports are made from: the waivers in force and a record of every test."""
+    """What the run's reports are made from: the waivers in force, a record of every test, and why the
+    run stopped early when it did."""
 
     report_dir: Path
     profile: str
     waivers: list[Waiver]
+    certify: bool = False
     today: date = field(default_factory=date.today)
     recorder: Recorder = field(default_factory=Recorder)
+    stopped: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorder.add(report)
 
 
-def write_reports(session: pytest.Session, state: RunState, reports: RunReports) -> None:
-    """summary.json, the conformance matrix and Allure's environment; expired waivers fail the run."""
+def completion(session: pytest.Session, reports: RunReports) -> Completion:
+    """How far this session got, read off pytest's own state."""
+    interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop == "interrupted"
+    stopped = reports.stopped
+    for reason in (session.shouldfail, session.shouldstop):
+        if reason and reason != "interrupted" and not stopped:
+            stopped = str(reason)
+    return Completion(
+        exit_status=int(session.exitstatus),
+        collected=len(getattr(session, "items", []) or []),
+        interrupted=interrupted,
+        stopped=stopped,
+        certify=reports.certify,
+    )
+
+
+def write_reports(session: pytest.Session, reports: RunReports, *, target: str, seed: int, run_tag: str) -> None:
+    """summary.json, the conformance matrix and Allure's environment; expired waivers fail the run, and so
+    does a --certify run that does not certify."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     data = summary(
         reports.recorder,
-        target=state.target.url,
+        target=target,
         profile=reports.profile,
-        seed=state.seed,
-        run_tag=state.target.run_tag,
+        seed=seed,
+        run_tag=run_tag,
         waivers=reports.waivers,
-        exit_status=int(session.exitstatus),
+        completion=completion(session, reports),
         today=reports.today,
     )
     expired = [w for w in data["waivers"] if w["status"] == "expired"]
-    if expired and session.exitstatus == pytest.ExitCode.OK:
+    uncertified = data["run"]["certify"] and not data["run"]["certified"]
+    if (expired or uncertified) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        data["exit_status"] = int(session.exitstatus)
+        data["exit_status"] = data["run"]["exit_status"] = int(session.exitstatus)
     write_summary(data, reports.report_dir)
     write_matrix(data, reports.report_dir)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
@@ -80,6 +102,20 @@ def write_reports(session: pytest.Session, state: RunState, reports: RunReports)
                 f"runai-conformance: waiver {w['rule']}{where} is {what}",
                 red=w["status"] == "expired",
                 yellow=w["status"] == "stale",
+            )
+    run = data["run"]
+    if not run["complete"]:
+        reporter.write_line(
+            f"runai-conformance: INCOMPLETE run ({'; '.join(run['incomplete_because'])}): no gate passes on it",
+            red=True,
+        )
+    if run["certify"]:
+        if run["certified"]:
+            reporter.write_line("runai-conformance: CERTIFIED: every rule ran and passed", green=True)
+        else:
+            named = ", ".join(f"{r} {status}" for r, status in run["not_certified_because"].items())
+            reporter.write_line(
+                f"runai-conformance: NOT CERTIFIED: {named or '; '.join(run['incomplete_because'])}", red=True
             )
     reporter.write_line(
         f"runai-conformance: results in {reports.report_dir / 'summary.json'}, matrix {reports.report_dir / 'matrix.html'}"
@@ -105,6 +141,16 @@ def item_rules(item: pytest.Item) -> list[str]:
     return [r for mark in item.iter_markers("rule") for r in mark.args]
 
 
+def leaves(exc: BaseException | None) -> list[BaseException]:
+    """The failures one exception stands for: itself, or every leaf of an ExceptionGroup (Hypothesis
+    raises one when it finds several distinct failures; the fuzz test when one call breaks several rules)."""
+    if exc is None:
+        return []
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Label Allure results with rule, family and operation; redact failures before anyone reads them."""
@@ -112,17 +158,17 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     _allure_labels(item)
     try:
         return (yield)
-    except ContractViolation as exc:
-        if state is not None:
-            exc.args = (state.redact(str(exc.args[0])),)
-        item.user_properties.extend(("rule", r) for r in exc.rules)
-        _allure_labels(item, exc.rules)
-        _allure_evidence(str(exc.args[0]))
-        raise
-    except AssertionError as exc:
-        if state is not None and exc.args:
-            exc.args = (state.redact(str(exc.args[0])),)
-            _allure_evidence(str(exc.args[0]))
+    except (AssertionError, BaseExceptionGroup) as exc:
+        found = leaves(exc)
+        for leaf in found:
+            if state is not None and isinstance(leaf, AssertionError) and leaf.args:
+                leaf.args = (state.redact(str(leaf.args[0])), *leaf.args[1:])
+        broken = [r for v in found if isinstance(v, ContractViolation) for r in v.rules]
+        if broken:
+            _allure_labels(item, list(dict.fromkeys(broken)))
+        for leaf in found:
+            if isinstance(leaf, AssertionError):
+                _allure_evidence(str(leaf))
         raise
 
 
@@ -167,9 +213,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         for op in [*marked_ops, *sorted(state.api.exercised)]:
             if ("operation", op) not in item.user_properties:
                 item.user_properties.append(("operation", op))
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:  # the exception's own text, for the reports: what broke, the exchange, the steps
-        report.runai_evidence = state.redact(f"{crash.message}\n(at {crash.path}:{crash.lineno})")
     if report.longrepr is not None:
         if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
             path, line, reason = report.longrepr
@@ -178,16 +221,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             report.longrepr = state.redact(str(report.longrepr))
     report.sections = [(title, state.redact(text)) for title, text in report.sections]
     if report.failed and report.when in ("setup", "call"):
-        excinfo = call.excinfo
-        broken = excinfo.value.rules if excinfo and isinstance(excinfo.value, ContractViolation) else item_rules(item)
-        last = [operation_of(r.request.method, str(r.request.url)) for r in list(state.api.http.exchanges)[-1:]]
-        failed_ops = failed_operations(str(report.longrepr)) or marked_ops or [op for op in last if op]
+        violations, unattributed = classify(state, item, call.excinfo.value if call.excinfo else None)
+        broken = list(dict.fromkeys(r for v in violations for r in v["rules"]))
+        failed_ops = list(dict.fromkeys(v["operation"] for v in violations if v["operation"]))
+        report.runai_violations = violations
+        report.runai_unattributed = unattributed
         item.user_properties.extend(("broken", r) for r in broken)
         item.user_properties.extend(("failed_operation", op) for op in failed_ops)
         reports = item.config.stash.get(REPORTS, None)
-        if reports is not None and reports.waivers:
-            live, expired = applicable(reports.waivers, broken, failed_ops, reports.today)
-            if live:
+        if reports is not None and reports.waivers and broken and not unattributed:
+            live, expired, covered = [], [], True  # waived only when a waiver covers every violation
+            for v in violations:
+                alive, gone = applicable(
+                    reports.waivers, v["rules"], [v["operation"]] if v["operation"] else [], reports.today
+                )
+                live += [w for w in alive if w not in live]
+                expired += [w for w in gone if w not in expired]
+                covered = covered and bool(alive)
+            if covered and live:
                 report.outcome = "skipped"
                 report.wasxfail = "; ".join(w.describe() for w in live)
                 item.user_properties.extend(("waiver", w.key) for w in live)
@@ -197,3 +248,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
                 )
     report.user_properties = list(item.user_properties)
     return report
+
+
+def classify(
+    state: RunState, item: pytest.Item, exc: BaseException | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A failed test's violations, each with its own rules, operation and evidence, read off the typed
+    ContractViolations it raised; and its failures that no CONTRACT rule names (a violation without a
+    rule, a crash, a refused request), each under its own heading. Nothing is parsed out of a message."""
+    marked = [str(m.args[0]) for m in item.iter_markers("operation")]
+    violations: list[dict[str, Any]] = []
+    unattributed: list[dict[str, Any]] = []
+    found = leaves(exc)
+    for leaf in found:
+        message = state.redact(str(leaf))[:EVIDENCE_LIMIT]
+        if isinstance(leaf, ContractViolation) and leaf.rules:
+            operation = leaf.operation or (operation_of(*leaf.request) if leaf.request else None)
+            if operation is None and len(marked) == 1:
+                operation = marked[0]
+            violations.append({"rules": list(leaf.rules), "operation": operation, "message": message})
+        else:
+            kind = "a failure no contract rule names" if isinstance(leaf, ContractViolation) else type(leaf).__name__
+            unattributed.append({"kind": kind, "message": message})
+    if not found:
+        unattributed.append({"kind": "failed", "message": "the test failed without an exception"})
+    return violations, unattributed

@@ -9,15 +9,20 @@ report and the gate are all made from it (conformance/render.py). Its shape:
      "rules": {RULE: {"title", "family", "status": passed|failed|waived|skipped|not-run,
                       "failing_operations": [...], "cells": {operationId: status}, "tests": {outcome: n},
                       "evidence": [{"test", "operations", "message"}], "skip_reasons": [...], "waivers": [...]}},
-     "tests": [{"id", "outcome", "rules", "broken", "operations", "failed_operations", "waivers", "message"}],
+     "run": {"complete", "incomplete_because", "exit_status", "interrupted", "tests_collected", "tests_run",
+             "rules_not_run", "certify", ["certified", "not_certified_because"]},
+     "tests": [{"id", "outcome", "rules", "broken", "operations", "failed_operations", "waivers", "message",
+                "violations": [{"rules", "operation", "message"}], "unattributed": [{"kind", "message"}]}],
+     "unattributed": [{"test", "kind", "message"}],
      "waivers": [{"rule", "operation", "reason", "link", "expires", "status": matched|stale|expired}],
      "exit_status": N}
 
 A rule's status: failed when a test fails naming it; waived when its every failure is waived;
 passed when a test proving it passed and none failed; skipped when every test proving it was skipped;
 not-run when no test of this run proves it. A cell (rule × operation) has the status of the tests
-proving that rule that sent requests to that operation (a failure counts on the operation of the
-request that broke the rule).
+proving that rule that sent requests to that operation; a failure counts on the operation its
+ContractViolation names (its own request's), or "—" when it names none. A failure no CONTRACT rule
+names (`unattributed`: an undeclared method answered wrongly, a crash of a test) fails no rule.
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from conformance.rules import family, rules
 from conformance.waivers import Waiver
 from specs import load_spec
 
+RESULT_FILES = ("summary.json", "matrix.html", "matrix.md")  # one run's verdict; cleared when the next starts
 TOKEN_OPERATION = "token_grant"  # POST /api/v1/token: the platform's, not in the merged spec
 STATUS_ORDER = ("failed", "waived", "passed", "skipped", "not-run")
-REQUEST_LINE = re.compile(r"^\s*request:\s+([A-Z]+) (\S+)", re.MULTILINE)
 EVIDENCE_LIMIT = 4000
 
 
@@ -72,16 +77,6 @@ def operation_of(method: str, url: str) -> str | None:
     return None
 
 
-def failed_operations(message: str) -> list[str]:
-    """The operations of the requests a failure message shows as evidence."""
-    found = []
-    for method, url in REQUEST_LINE.findall(message):
-        op = operation_of(method, url)
-        if op and op not in found:
-            found.append(op)
-    return found
-
-
 def spec_info() -> dict[str, Any]:
     spec = load_spec()
     return {
@@ -110,6 +105,8 @@ class TestRecord:
     failed_operations: list[str] = field(default_factory=list)
     waivers: list[str] = field(default_factory=list)
     message: str = ""
+    violations: list[dict[str, Any]] = field(default_factory=list)  # each: rules, operation, message
+    unattributed: list[dict[str, Any]] = field(default_factory=list)  # each: kind, message
 
 
 def record_of(report: Any) -> TestRecord | None:
@@ -131,7 +128,7 @@ def record_of(report: Any) -> TestRecord | None:
     elif outcome == "waived":
         message = str(report.wasxfail)
     elif outcome == "failed":
-        message = getattr(report, "runai_evidence", None) or str(report.longreprtext)
+        message = str(report.longreprtext)
     return TestRecord(
         id=report.nodeid,
         outcome=outcome,
@@ -141,6 +138,8 @@ def record_of(report: Any) -> TestRecord | None:
         failed_operations=props.get("failed_operation", []),
         waivers=props.get("waiver", []),
         message=message[:EVIDENCE_LIMIT],
+        violations=list(getattr(report, "runai_violations", None) or []) if outcome in ("failed", "waived") else [],
+        unattributed=list(getattr(report, "runai_unattributed", None) or []) if outcome == "failed" else [],
     )
 
 
@@ -176,6 +175,7 @@ def rule_table(records: list[TestRecord], ops: list[str]) -> dict[str, dict[str,
             "evidence": [],
             "skip_reasons": [],
             "waivers": [],
+            "blocked_by": [],  # not-run because every test proving it failed on other rules first
         }
         statuses: list[str] = []
         for rec in records:
@@ -184,18 +184,29 @@ def rule_table(records: list[TestRecord], ops: list[str]) -> dict[str, dict[str,
                 continue
             outcome = rec.outcome
             if outcome in ("failed", "waived") and not broke:
-                # the test failed on another of its rules: this one is not shown either way
+                # the test failed on another of its rules: this one is neither proven nor failed
+                entry["blocked_by"] = sorted({*entry["blocked_by"], *rec.broken}) or ["a failure no rule names"]
                 continue
             statuses.append(outcome)
             entry["tests"][outcome] = entry["tests"].get(outcome, 0) + 1
-            cell_ops = rec.failed_operations if outcome in ("failed", "waived") else rec.operations
-            for op in cell_ops or (["—"] if outcome in ("failed", "waived") else []):
-                _worsen(entry["cells"], op, outcome)
+            if outcome in ("failed", "waived"):  # the cells of this rule's own violations, not the test's others
+                mine = [v for v in rec.violations if rule_id in v["rules"]]
+                for op in dict.fromkeys(v["operation"] or "—" for v in mine) or ["—"]:
+                    _worsen(entry["cells"], op, outcome)
+            else:
+                for op in rec.operations:
+                    _worsen(entry["cells"], op, outcome)
             if outcome == "failed":
-                for op in rec.failed_operations:
-                    if op not in entry["failing_operations"]:
-                        entry["failing_operations"].append(op)
-                entry["evidence"].append({"test": rec.id, "operations": rec.failed_operations, "message": rec.message})
+                for v in mine:
+                    if v["operation"] and v["operation"] not in entry["failing_operations"]:
+                        entry["failing_operations"].append(v["operation"])
+                    entry["evidence"].append(
+                        {
+                            "test": rec.id,
+                            "operations": [v["operation"]] if v["operation"] else [],
+                            "message": v["message"],
+                        }
+                    )
             elif outcome == "waived" and rec.message not in entry["waivers"]:
                 entry["waivers"].append(rec.message)
             elif outcome == "skipped" and rec.message and rec.message not in entry["skip_reasons"]:
@@ -226,6 +237,49 @@ def waiver_table(waivers: list[Waiver], records: list[TestRecord], today: date) 
     return table
 
 
+@dataclass
+class Completion:
+    """How far a run got: what the gate needs before it may judge the run's verdicts at all."""
+
+    exit_status: int
+    collected: int
+    interrupted: bool = False
+    stopped: str | None = None  # why the run stopped early, in one line (pytest.exit, -x, a dead target)
+    certify: bool = False
+
+
+def run_record(completion: Completion, records: list[TestRecord], table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """summary.json's `run`: whether the run completed, and for --certify whether it certifies."""
+    ran = len(records)
+    not_run_rules = [r for r, e in table.items() if e["status"] == "not-run" and not e.get("blocked_by")]
+    reasons = []
+    if completion.interrupted:
+        reasons.append("interrupted")
+    if completion.stopped:
+        reasons.append(completion.stopped)
+    if ran < completion.collected:
+        reasons.append(f"{completion.collected - ran} of {completion.collected} tests did not run")
+    if completion.exit_status not in (0, 1):
+        reasons.append(f"pytest exit status {completion.exit_status}")
+    if completion.collected == 0:
+        reasons.append("no test ran")
+    record: dict[str, Any] = {
+        "complete": not reasons,
+        "incomplete_because": reasons,
+        "exit_status": completion.exit_status,
+        "interrupted": completion.interrupted,
+        "tests_collected": completion.collected,
+        "tests_run": ran,
+        "rules_not_run": not_run_rules,
+        "certify": completion.certify,
+    }
+    if completion.certify:
+        uncertified = {r: e["status"] for r, e in table.items() if e["status"] != "passed"}
+        record["certified"] = not reasons and not uncertified
+        record["not_certified_because"] = uncertified
+    return record
+
+
 def summary(
     recorder: Recorder,
     *,
@@ -234,11 +288,12 @@ def summary(
     seed: int,
     run_tag: str,
     waivers: list[Waiver],
-    exit_status: int,
+    completion: Completion,
     today: date | None = None,
 ) -> dict[str, Any]:
     records = list(recorder.records.values())
     ops = operations()
+    table = rule_table(records, ops)
     return {
         "format": 1,
         "target": target,
@@ -249,10 +304,14 @@ def summary(
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "spec": spec_info(),
         "operations": ops,
-        "rules": rule_table(records, ops),
+        "run": run_record(completion, records, table),
+        "rules": table,
         "tests": [rec.__dict__ for rec in records],
+        "unattributed": [
+            {"test": rec.id, **failure} for rec in records if rec.outcome == "failed" for failure in rec.unattributed
+        ],
         "waivers": waiver_table(waivers, records, today or date.today()),
-        "exit_status": exit_status,
+        "exit_status": completion.exit_status,
     }
 
 

@@ -96,14 +96,18 @@ def good_token(api: Api, pool: dict[str, Any] | None = None, op: str = "") -> Se
 
 def expect_401(api: Api, answer: Any, what: str) -> None:
     if answer.status_code != 401:
-        raise ContractViolation("AUTH-1", f"{what}: expected 401, got {answer.status_code}\n{api.evidence(answer)}")
+        raise ContractViolation(
+            "AUTH-1", f"{what}: expected 401, got {answer.status_code}\n{api.evidence(answer)}", answer=answer
+        )
     try:
         body = answer.json()
     except ValueError:
         body = None
     if not isinstance(body, dict) or body.get("code") != 401 or not isinstance(body.get("message"), str):
         raise ContractViolation(
-            ["AUTH-1", "ERR-1"], f"{what}: the 401 is not an Error body with code 401\n{api.evidence(answer)}"
+            ["AUTH-1", "ERR-1"],
+            f"{what}: the 401 is not an Error body with code 401\n{api.evidence(answer)}",
+            answer=answer,
         )
 
 
@@ -137,7 +141,9 @@ def test_expired_token_gets_401(api: Api) -> None:
     fresh = access_token(answer)
     if fresh is None:
         raise ContractViolation(
-            "AUTH-3", f"the client_credentials grant answered no accessToken\n{api.evidence(answer)}"
+            "AUTH-3",
+            f"the client_credentials grant answered no accessToken\n{api.evidence(answer)}",
+            answer=answer,
         )
     deadline = float(jwt_claims(fresh)["exp"]) + 1.5
     while time.time() < deadline:
@@ -172,6 +178,7 @@ def test_token_grant_answers_a_jwt(api: Api, keys: tuple[str, str, str]) -> None
         raise ContractViolation(
             "AUTH-3",
             f"the {grant} grant with keys {id_key}/{secret_key}: expected 200, got {answer.status_code}\n{api.evidence(answer)}",
+            answer=answer,
         )
     token = access_token(answer)
     exp = jwt_claims(token).get("exp") if token is not None else None
@@ -179,6 +186,7 @@ def test_token_grant_answers_a_jwt(api: Api, keys: tuple[str, str, str]) -> None
         raise ContractViolation(
             "AUTH-3",
             f"the {grant} grant answered no accessToken that is a JWT with a future exp\n{api.evidence(answer)}",
+            answer=answer,
         )
     expires_in = answer.json().get("expiresIn")  # optional (Run:ai documents none); when there, a lifetime
     if expires_in is not None and (
@@ -187,6 +195,7 @@ def test_token_grant_answers_a_jwt(api: Api, keys: tuple[str, str, str]) -> None
         raise ContractViolation(
             "AUTH-3",
             f"the {grant} grant answered expiresIn {expires_in!r}, not a positive number of seconds\n{api.evidence(answer)}",
+            answer=answer,
         )
 
 
@@ -215,6 +224,7 @@ def test_bad_credentials_get_401(api: Api) -> None:
             raise ContractViolation(
                 "AUTH-3",
                 f"a wrong secret for {body['grantType']}: expected 401, got {answer.status_code}\n{api.evidence(answer)}",
+                answer=answer,
             )
 
 
@@ -226,10 +236,12 @@ def test_password_grant_for_a_created_user(api: Api) -> None:
         raise ContractViolation(
             "AUTH-3",
             f"the password grant with a new user's temporary password: expected 200 and a JWT\n{api.evidence(answer)}",
+            answer=answer,
         )
     wrong = api.tokens.user_token(user["username"], "wrong-" + secrets.token_hex(6))
     if wrong.status_code != 401:
         raise ContractViolation(
             "AUTH-3",
             f"the password grant with a wrong password: expected 401, got {wrong.status_code}\n{api.evidence(wrong)}",
+            answer=wrong,
         )

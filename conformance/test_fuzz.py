@@ -65,22 +65,18 @@ def auth_headers(api: Api, pool: FuzzPool, op: str, path: str) -> dict[str, Secr
 
 def violation(
     api: Api, case: Any, response: Any, group: FailureGroup, headers: dict[str, Secret], seed: int
-) -> ContractViolation:
-    """One ContractViolation for all failures of a call: rules, what broke, the exchange, a curl line."""
-    found: list[str] = []
-    lines = []
+) -> ContractViolation | ExceptionGroup:
+    """One ContractViolation per failure of a call, each with its rules (from the failure's type), the
+    operation, the exchange and a curl line; several are raised together as an ExceptionGroup."""
+    op = str(case.operation.definition.raw.get("operationId"))
     culprit = (
         rejected_parameter(api, case, headers)
         if any(type(f).__name__ == "RejectedPositiveData" for f in group.exceptions)
         else None
     )
-    for failure in group.exceptions:
-        failure_rules = rules_of(failure, case, response.status_code, culprit)
-        found += [r for r in failure_rules if r not in found]
-        lines.append(f"- [{', '.join(failure_rules)}] {failure.title}: {str(getattr(failure, 'message', '')).strip()}")
     request = response.request
     body = request.body if isinstance(request.body, (bytes, str)) else None
-    lines += [
+    exchange = [
         f"request:  {request.method} {request.url}",
         *(
             [f"  body: {body[:1500] if isinstance(body, str) else body[:1500].decode('utf-8', 'replace')}"]
@@ -91,7 +87,22 @@ def violation(
         f"reproduce: {curl(str(request.method), str(request.url), {**dict(request.headers), **headers}, body, api.redact)}",
         f"replay: add --hypothesis-seed={seed} to the pytest command",
     ]
-    return ContractViolation(found, api.redact(f"{case.operation.label}:\n" + "\n".join(lines)))
+    found = [
+        ContractViolation(
+            rules_of(failure, case, response.status_code, culprit),
+            api.redact(
+                f"{case.operation.label}: {failure.title}: {str(getattr(failure, 'message', '')).strip()}\n"
+                + "\n".join(exchange)
+            ),
+            operation=op,
+            request=(str(request.method), str(request.url)),
+            status=response.status_code,
+        )
+        for failure in group.exceptions
+    ]
+    if len(found) == 1:
+        return found[0]
+    return ExceptionGroup(f"{case.operation.label}: {len(found)} failures of one call", found)
 
 
 def rejected_parameter(api: Api, case: Any, headers: dict[str, Secret]) -> str | None:

@@ -159,7 +159,9 @@ class UsersMachine(RuleBasedStateMachine):
         body = self.api.expect(answer, "USR-4", 200, "reading a user").json()
         leaked = [key for key in body if SECRET_KEY.search(key)]
         if leaked:
-            raise ContractViolation("USR-5", f"the user representation carries {leaked}\n{self.api.evidence(answer)}")
+            raise ContractViolation(
+                "USR-5", f"the user representation carries {leaked}\n{self.api.evidence(answer)}", answer=answer
+            )
         problems = []
         if (body.get("id"), body.get("username"), body.get("isLocal")) != (user, model.username, True):
             problems.append(f"id/username/isLocal {body.get('id')!r}/{body.get('username')!r}/{body.get('isLocal')!r}")
@@ -168,6 +170,7 @@ class UsersMachine(RuleBasedStateMachine):
             raise ContractViolation(
                 rule_id,
                 f"lastLogin is {body.get('lastLogin')!r} after {'a' if model.logged_in else 'no'} login\n{self.api.evidence(answer)}",
+                answer=answer,
             )
         if model.created_at is not None and body.get("createdAt") != model.created_at:
             problems.append(f"createdAt changed from {model.created_at} to {body.get('createdAt')}")
@@ -181,7 +184,7 @@ class UsersMachine(RuleBasedStateMachine):
                 f"createdAt/updatedAt {body.get('createdAt')!r}/{body.get('updatedAt')!r} are not ISO 8601 date-times"
             )
         if problems:
-            raise ContractViolation("USR-4", "; ".join(problems) + f"\n{self.api.evidence(answer)}")
+            raise ContractViolation("USR-4", "; ".join(problems) + f"\n{self.api.evidence(answer)}", answer=answer)
         model.created_at, model.created_by = body.get("createdAt"), body.get("createdBy")
 
     @rule(user=users)
@@ -210,7 +213,9 @@ class UsersMachine(RuleBasedStateMachine):
         token = access_token(self.api.expect(answer, "AUTH-3", 200, "the password grant with the current password"))
         if token is None:
             raise ContractViolation(
-                "AUTH-3", f"the password grant answered no accessToken\n{self.api.evidence(answer)}"
+                "AUTH-3",
+                f"the password grant answered no accessToken\n{self.api.evidence(answer)}",
+                answer=answer,
             )
         model.logged_in = True
         model.live_tokens.append(token)
@@ -377,6 +382,7 @@ class TenantsMachine(RuleBasedStateMachine):
             raise ContractViolation(
                 "TEN-1",
                 f"created {tenant.get('name')!r}/{tenant.get('contractType')!r}/{tenant.get('id')!r} for {body['name']!r}/{expected!r}\n{self.api.evidence(answer)}",
+                answer=answer,
             )
         if with_secrets and (
             "metricStore" in answer.text or tenant_secret.reveal() in answer.text or '"password"' in answer.text

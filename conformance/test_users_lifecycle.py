@@ -52,7 +52,9 @@ def token_is_live(api: Api, token: Secret) -> bool:
     )
     if answer.status_code not in (400, 401):
         raise ContractViolation(
-            "USR-10", f"a 5-character new password: expected 400 (or 401 for a dead token)\n{api.evidence(answer)}"
+            "USR-10",
+            f"a 5-character new password: expected 400 (or 401 for a dead token)\n{api.evidence(answer)}",
+            answer=answer,
         )
     return answer.status_code == 400
 
@@ -63,7 +65,9 @@ def login(api: Api, user: dict[str, Any], password: Secret, rule_id: str) -> Sec
     )
     token = access_token(answer)
     if token is None:
-        raise ContractViolation("AUTH-3", f"the password grant answered no accessToken\n{api.evidence(answer)}")
+        raise ContractViolation(
+            "AUTH-3", f"the password grant answered no accessToken\n{api.evidence(answer)}", answer=answer
+        )
     return token
 
 
