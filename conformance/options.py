@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from conformance.rules import rules
 from conformance.target import PROFILES
@@ -89,6 +89,8 @@ def register_hypothesis_profiles() -> None:
             database=None,  # no example database written into the checkout
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
             derandomize=False,
+            # no "explain" phase: it replays failures against the target to print lines of our own code
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         )
 
 

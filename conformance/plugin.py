@@ -34,6 +34,7 @@ from conformance.redact import Redactor
 from conformance.reporting import RunReports, redact_report_files, write_reports
 from conformance.results import RESULT_FILES, operations
 from conformance.secret import bearer
+from conformance.shrinking import set_shrink_budget
 from conformance.target import PROFILES, ConfigError, Target, build_target
 from conformance.transport import GuardedClient
 from conformance.waivers import load_waivers
@@ -70,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "each write their own summary.json, and the gate would judge half a run; run it without -n"
         )
     settings.load_profile(f"runai-{profile}")
+    set_shrink_budget(PROFILES[profile].shrink_seconds)
     # One seed per run, printed in the header, so a failure replays with --hypothesis-seed.
     seed = config.getoption("hypothesis_seed", None)
     if seed is None:

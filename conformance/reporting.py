@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.api import ContractViolation
-from conformance.options import REPORTS, STATE
+from conformance.options import REPORTS, STATE, option
 from conformance.redact import Redactor
 from conformance.render import write_matrix
 from conformance.results import (
@@ -25,6 +25,7 @@ from conformance.results import (
     write_summary,
 )
 from conformance.rules import family
+from conformance.shrinking import watching_shrinks
 from conformance.waivers import Waiver, applicable
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ def completion(session: pytest.Session, reports: RunReports) -> Completion:
     )
 
 
-def write_reports(session: pytest.Session, reports: RunReports, *, target: str, seed: int, run_tag: str) -> None:
+def write_reports(
+    session: pytest.Session, reports: RunReports, *, target: str, seed: int, run_tag: str, target_id: str | None = None
+) -> None:
     """summary.json, the conformance matrix and Allure's environment; expired waivers fail the run, and so
     does a --certify run that does not certify."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -76,6 +79,7 @@ def write_reports(session: pytest.Session, reports: RunReports, *, target: str, 
         run_tag=run_tag,
         waivers=reports.waivers,
         completion=completion(session, reports),
+        target_id=target_id,
         today=reports.today,
     )
     expired = [w for w in data["waivers"] if w["status"] == "expired"]
@@ -141,6 +145,12 @@ def item_rules(item: pytest.Item) -> list[str]:
     return [r for mark in item.iter_markers("rule") for r in mark.args]
 
 
+NOT_SHRUNK = (
+    "\n(reproduction NOT fully shrunk: the {profile} profile bounds shrinking against a live target; "
+    "re-run this test with --profile nightly and the same --hypothesis-seed for the minimal one)"
+)
+
+
 def leaves(exc: BaseException | None) -> list[BaseException]:
     """The failures one exception stands for: itself, or every leaf of an ExceptionGroup (Hypothesis
     raises one when it finds several distinct failures; the fuzz test when one call breaks several rules)."""
@@ -157,12 +167,16 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     state = item.config.stash.get(STATE, None)
     _allure_labels(item)
     try:
-        return (yield)
+        with watching_shrinks() as cut_short:
+            return (yield)
     except (AssertionError, BaseExceptionGroup) as exc:
         found = leaves(exc)
         for leaf in found:
-            if state is not None and isinstance(leaf, AssertionError) and leaf.args:
-                leaf.args = (state.redact(str(leaf.args[0])), *leaf.args[1:])
+            if isinstance(leaf, AssertionError) and leaf.args:
+                text = str(leaf.args[0])
+                if cut_short():
+                    text += NOT_SHRUNK.format(profile=option(item.config, "profile") or "ci")
+                leaf.args = (state.redact(text) if state is not None else text, *leaf.args[1:])
         broken = [r for v in found if isinstance(v, ContractViolation) for r in v.rules]
         if broken:
             _allure_labels(item, list(dict.fromkeys(broken)))
@@ -260,8 +274,9 @@ def classify(
     violations: list[dict[str, Any]] = []
     unattributed: list[dict[str, Any]] = []
     found = leaves(exc)
-    for leaf in found:
-        message = state.redact(str(leaf))[:EVIDENCE_LIMIT]
+    for leaf in found:  # the message, then Hypothesis' notes: the failing steps that reproduce it
+        notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
+        message = state.redact(f"{leaf}\n{notes}".rstrip())[:EVIDENCE_LIMIT]
         if isinstance(leaf, ContractViolation) and leaf.rules:
             operation = leaf.operation or (operation_of(*leaf.request) if leaf.request else None)
             if operation is None and len(marked) == 1:

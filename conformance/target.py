@@ -33,12 +33,24 @@ class Profile:
     property_examples: int
     stateful_examples: int
     stateful_steps: int
+    shrink_seconds: float  # how long Hypothesis may shrink one failure against the target
 
 
 PROFILES = {
-    "smoke": Profile("smoke", fuzz_examples=10, property_examples=5, stateful_examples=5, stateful_steps=10),
-    "ci": Profile("ci", fuzz_examples=40, property_examples=15, stateful_examples=30, stateful_steps=20),
-    "nightly": Profile("nightly", fuzz_examples=300, property_examples=100, stateful_examples=200, stateful_steps=50),
+    "smoke": Profile(
+        "smoke", fuzz_examples=10, property_examples=5, stateful_examples=5, stateful_steps=10, shrink_seconds=10
+    ),
+    "ci": Profile(
+        "ci", fuzz_examples=40, property_examples=15, stateful_examples=30, stateful_steps=20, shrink_seconds=20
+    ),
+    "nightly": Profile(
+        "nightly",
+        fuzz_examples=300,
+        property_examples=100,
+        stateful_examples=200,
+        stateful_steps=50,
+        shrink_seconds=300,
+    ),
 }
 
 

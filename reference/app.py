@@ -143,6 +143,7 @@ class ReferenceApp:
         self.token_bytes = token_bytes
         self.token_answer = token_answer
         self.issued = issued  # when given, every token signed is appended (self-tests look for leaks)
+        self.deleted_user_ids: set[str] = set()  # for usr-delete-twice-204
         self.spec = self._validation_spec(load_spec())
         self.openapi = OpenAPI.from_dict(self.spec)
         self.operations = self._operations()
@@ -618,7 +619,10 @@ class ReferenceApp:
                 Response(status_code=204) if self.store.user(user_id, principal.tenant_id) else self.not_found("user")
             )
         if not self.store.delete_user(user_id, principal.tenant_id):
+            if self.faults.on("usr-delete-twice-204") and user_id in self.deleted_user_ids:
+                return Response(status_code=204)
             return self.not_found("user")
+        self.deleted_user_ids.add(user_id)
         return Response(status_code=204)
 
     async def logout_user(

@@ -1,0 +1,289 @@
+"""Verdicts a gate and a vendor can rely on: an incomplete run never passes a gate, a failure names
+exactly the rules it broke (each with its own evidence), --certify fails on anything not passed,
+selection by rule works, and a wrong setting stops the run in one line instead of a cascade."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main as cli
+from tests.suite.runner import ROOT, SEED, SuiteResult, reference, run_suite
+
+PART = "conformance/test_users_lifecycle.py"
+
+
+def summary_of(report_dir: Path) -> dict:
+    return json.loads((report_dir / "summary.json").read_text())
+
+
+def failed_rules(data: dict) -> set[str]:
+    return {r for r, e in data["rules"].items() if e["status"] == "failed"}
+
+
+@pytest.fixture(scope="module")
+def green(tmp_path_factory: pytest.TempPathFactory) -> SuiteResult:
+    """A complete green smoke run: the baseline the gate compares with."""
+    with reference() as server:
+        result = run_suite(server, tmp_path_factory.mktemp("green"), "conformance", "--profile", "smoke")
+    assert result.returncode == 0, result.output[-3000:]
+    return result
+
+
+def test_a_complete_run_says_so(green: SuiteResult) -> None:
+    run = summary_of(green.report_dir)["run"]
+    assert run["complete"] and run["tests_run"] == run["tests_collected"] > 100 and run["rules_not_run"] == []
+    assert "run: complete" in (green.report_dir / "matrix.md").read_text()
+
+
+def test_an_interrupted_run_fails_the_gate(green: SuiteResult, tmp_path: Path) -> None:
+    with reference() as server:
+        creds = tmp_path / "credentials.toml"
+        from reference.server import credentials_toml
+
+        creds.write_text(credentials_toml(server.store, server.url))
+        report_dir = tmp_path / "reports"
+        command = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "conformance", "--profile", "smoke",
+            "--credentials", str(creds), "--report-dir", str(report_dir), f"--hypothesis-seed={SEED}",
+        ]  # fmt: skip
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(server.requests) < 200:  # well into the tests
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, output[-2000:]
+    data = summary_of(report_dir)
+    assert not data["run"]["complete"] and data["run"]["interrupted"], data["run"]
+    assert "INCOMPLETE run" in output
+    # another reference server (another port): only the incomplete run may stop the gate here
+    assert (
+        cli(["regress", str(green.report_dir), str(report_dir), "--out", str(tmp_path / "r"), "--allow-mismatch"]) == 3
+    )
+    regression = (tmp_path / "r" / "regression.md").read_text()
+    assert "CANNOT JUDGE" in regression and "the current run did not complete (interrupted" in regression
+
+
+def test_a_run_that_never_started_over_an_old_green_summary_fails_the_gate(green: SuiteResult, tmp_path: Path) -> None:
+    report_dir = tmp_path / "reports"
+    shutil.copytree(green.report_dir, report_dir)  # last night's green verdict is still there
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "conformance",
+            "--profile",
+            "smoke",
+            "--target-url",
+            "http://127.0.0.1:9",
+            "--token",
+            "x.y.z",
+            "--report-dir",
+            str(report_dir),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 4, done.stdout[-2000:]
+    data = summary_of(report_dir)
+    assert not data["run"]["complete"] and data["run"]["tests_run"] == 0
+    assert any("stopped before the first test" in r for r in data["run"]["incomplete_because"])
+    assert (
+        cli(["regress", str(green.report_dir), str(report_dir), "--out", str(tmp_path / "r"), "--allow-mismatch"]) == 3
+    )
+    assert "the current run did not complete" in (tmp_path / "r" / "regression.md").read_text()
+
+
+def test_the_gate_refuses_another_target_or_profile_unless_allowed(green: SuiteResult, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    data = summary_of(green.report_dir)
+    data["profile"] = "nightly"
+    (other / "summary.json").write_text(json.dumps(data))
+    assert cli(["regress", str(green.report_dir), str(other), "--out", str(tmp_path / "r")]) == 3
+    assert cli(["regress", str(green.report_dir), str(other), "--out", str(tmp_path / "r"), "--allow-mismatch"]) == 0
+    assert cli(["regress", str(green.report_dir), str(green.report_dir), "--out", str(tmp_path / "s")]) == 0
+
+
+def test_two_faults_at_once_fail_exactly_their_two_rules_each_with_its_own_evidence(tmp_path: Path) -> None:
+    with reference("usr-get-leaks-temp-password", "usr-reset-repeats-password") as server:
+        result = run_suite(server, tmp_path, "conformance/test_stateful.py", "--profile", "ci", "-k", "users_lifecycle")
+    assert result.returncode == 1, result.output[-3000:]
+    data = summary_of(result.report_dir)
+    assert failed_rules(data) == {"USR-5", "USR-8"}, {r: e["evidence"] for r, e in data["rules"].items()}
+    assert result.failed_rules == {"USR-5", "USR-8"}, "JUnit names exactly the two rules"
+    usr5, usr8 = data["rules"]["USR-5"]["evidence"], data["rules"]["USR-8"]["evidence"]
+    assert len(usr5) == 1 and "[USR-5]" in usr5[0]["message"] and "[USR-8]" not in usr5[0]["message"]
+    assert len(usr8) == 1 and "[USR-8]" in usr8[0]["message"] and "[USR-5]" not in usr8[0]["message"]
+    assert "Hypothesis found" not in usr5[0]["message"] + usr8[0]["message"]
+    assert data["rules"]["USR-5"]["cells"] == {"get_user_by_id": "failed"}, "the cell of its own request"
+    matrix = (result.report_dir / "matrix.md").read_text()
+    assert "## USR-5 failed" in matrix and "## USR-8 failed" in matrix and matrix.count(" failed: ") == 2
+    other = {r for r, e in data["rules"].items() if e["blocked_by"]}
+    assert other and not other & {"USR-5", "USR-8"}, "the machine's other rules are neither proven nor failed"
+    summary_line = [line for line in result.output.splitlines() if line.startswith("FAILED")]
+    assert summary_line and all(
+        line.startswith(("FAILED [USR-5, USR-8] ", "FAILED [USR-8, USR-5] ")) for line in summary_line
+    )
+
+
+def test_certify_with_a_role_missing_fails_naming_the_skipped_rules(tmp_path: Path) -> None:
+    with reference() as server:
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", "--certify", drop_roles=("operator",))
+    assert result.returncode == 1, result.output[-3000:]
+    run = summary_of(result.report_dir)["run"]
+    assert run["certify"] and not run["certified"]
+    assert {"TEN-1", "TEN-5", "TEN-7"} <= set(run["not_certified_because"])
+    assert "NOT CERTIFIED: " in result.output and "TEN-1 skipped" in result.output
+    assert "NOT CERTIFIED" in (result.report_dir / "matrix.html").read_text()
+
+
+def test_a_rule_id_selects_the_tests_proving_it(tmp_path: Path) -> None:
+    with reference() as server:
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", "-k", "USR-8")
+    assert result.returncode == 0, result.output[-3000:]
+    tests = summary_of(result.report_dir)["tests"]
+    assert len(tests) >= 2 and all("USR-8" in t["rules"] for t in tests), [(t["id"], t["rules"]) for t in tests]
+    marked = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co", "conformance", "-m", "USR-8"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert {line for line in marked.stdout.splitlines() if "::" in line} == {t["id"] for t in tests}
+
+
+def test_a_printed_fuzz_node_id_reruns_its_test(tmp_path: Path) -> None:
+    with reference() as server:
+        listed = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co", "conformance/test_fuzz.py"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        node = next(line for line in listed.stdout.splitlines() if "[GET /api/v1/users/{userId}]" in line)
+        result = run_suite(server, tmp_path, node, "--profile", "smoke")
+    assert result.returncode == 0 and "1 passed" in result.output, result.output[-2000:]
+
+
+def _one_line_refusal(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "conformance", "--profile", "smoke", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_dead_token_exits_4_in_one_line(tmp_path: Path) -> None:
+    with reference() as server:
+        done = _one_line_refusal("--target-url", server.url, "--token", "eyJhbGciOiJIUzI1NiJ9.e30.dead")
+    out = done.stdout + done.stderr
+    assert done.returncode == 4, out[-2000:]
+    assert "admin role's token was refused" in out and "Traceback" not in out and " failed" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--hypothesis-seed=abc",), "--hypothesis-seed 'abc' is not an integer"),
+        (("-n", "2"), "-n/--dist (pytest-xdist) is not supported"),
+    ],
+)
+def test_bad_run_settings_are_one_line(args: tuple[str, ...], words: str) -> None:
+    done = _one_line_refusal(*args)
+    out = done.stdout + done.stderr
+    assert done.returncode == 4 and words in out, out[-2000:]
+    assert "INTERNALERROR" not in out and "Traceback" not in out
+    assert "embedded reference server" not in out, "refused before any server was started"
+
+
+def _prism() -> str | None:
+    """The Prism mock server (npm @stoplight/prism-cli), installed once into the user's cache; None
+    when npm or its registry is not reachable."""
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "runai-conformance" / "prism"
+    binary = home / "node_modules" / ".bin" / "prism"
+    if binary.exists():
+        return str(binary)
+    if shutil.which("npm") is None:
+        return None
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), "@stoplight/prism-cli@5"],
+            capture_output=True, timeout=240, check=True,
+        )  # fmt: skip
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return str(binary) if binary.exists() else None
+
+
+def test_against_prism_with_a_fixed_token_the_run_is_red_on_contract_rules_without_internal_errors(
+    tmp_path: Path,
+) -> None:
+    """Prism answers canned schema-valid bodies and accepts any token: a real third-party target that
+    breaks many behavioural rules, with only an admin token (no operator, viewer or peer role)."""
+    prism = _prism()
+    if prism is None:
+        pytest.skip("npm or the npm registry is not reachable: cannot install @stoplight/prism-cli")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mock = subprocess.Popen(
+        [prism, "mock", str(ROOT / "specs" / "runai.json"), "-p", str(port), "-h", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        report_dir = tmp_path / "reports"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "conformance",
+                "--profile",
+                "smoke",
+                "--target-url",
+                url,
+                "--token",
+                "prism.accepts.anything",
+                "--report-dir",
+                str(report_dir),
+            ],  # fmt: skip
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        mock.terminate()
+        mock.wait(timeout=30)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert "INTERNALERROR" not in out
+    data = summary_of(report_dir)
+    assert data["run"]["complete"]
+    assert {"USR-6", "USR-8"} <= failed_rules(data), failed_rules(data)  # canned answers forget nothing, repeat
+    assert "remove what is left with: runai-conformance sweep --tag" in out or "cleanup done" in out
