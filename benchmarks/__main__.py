@@ -14,6 +14,7 @@ same credentials the suite has), against a fresh reference server each time:
   shows a failure (operation and check) that its clean run did not. With auth-accepts-expired
   planted, the reference's tokens live 10 s instead of an hour (for both tools), as in the self-tests;
 - time to the first failure for a few faults (pytest -x, and schemathesis --max-failures 1);
+- time to a red verdict: each fault's run against a clean control run of the same batch (ratios);
 - the suite's own cost per request against raw httpx requests to the same endpoint (ratios).
 
 It prints a Markdown table with the ratios (suite / Schemathesis) and writes it to --out.
@@ -66,6 +67,8 @@ class Figures:
     tried: int = 0
     first_failure: dict[str, str] = field(default_factory=dict)
     machines: float | None = None
+    red_walls: dict[str, float] = field(default_factory=dict)  # fault -> wall time of its (red) run
+    control_wall: float = 0.0  # a clean run among them, under the same load
 
     @property
     def rps(self) -> float:
@@ -101,8 +104,11 @@ def suite_run(profile: str, faults: tuple[str, ...], *extra: str) -> SuiteRun:
         return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines)
 
 
-def suite_catches(profile: str, fault: str) -> bool:
-    return FAULTS[fault].rule in suite_run(profile, (fault,)).failed_rules
+def suite_catches(profile: str, fault: str | None) -> tuple[bool, float]:
+    """Whether the profile goes red naming the fault's rule, and its wall time (the time to a red
+    verdict); with no fault, the clean run under the same load, to compare with."""
+    run = suite_run(profile, (fault,) if fault else ())
+    return (FAULTS[fault].rule in run.failed_rules if fault else not run.failed), run.wall
 
 
 # ------------------------------------------------------------------------------ plain Schemathesis
@@ -232,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             clean.machines,
         )
         log(f"suite {profile} clean: {suite.wall:.1f}s, {suite.requests} requests, {suite.clean_failures} failures")
-        if profile in detect:
-            caught = parallel(args.jobs, [lambda f=f, p=profile: suite_catches(p, f) for f in faults])
+        if profile in detect:  # every fault, and a clean control run among them (same load, same jobs)
+            results = parallel(args.jobs, [lambda f=f, p=profile: suite_catches(p, f) for f in [None, *faults]])
+            (_, suite.control_wall), caught = results[0], [c for c, _ in results[1:]]
+            suite.red_walls = {f: wall for f, (_, wall) in zip(faults, results[1:], strict=True)}
             suite.caught, suite.tried = [f for f, c in zip(faults, caught, strict=True) if c], len(faults)
             log(f"suite {profile} caught {len(suite.caught)}/{len(faults)}")
         if profile == "ci":
@@ -290,6 +298,23 @@ def render(rows: list[Figures], st: Figures, costs: dict[str, float], faults: li
         ]
         for fault in FIRST_FAILURE_FAULTS:
             lines.append(f"| `{fault}` | {ci.first_failure.get(fault, '—')} | {st.first_failure.get(fault, '—')} |")
+    for fig in rows:
+        if not fig.red_walls or not fig.control_wall:
+            continue
+        ratios = {f: wall / fig.control_wall for f, wall in fig.red_walls.items()}
+        worst = sorted(ratios, key=ratios.__getitem__, reverse=True)
+        lines += [
+            "",
+            f"Time to a red verdict, {fig.tool}: each planted fault's run against a clean control run "
+            f"of the same batch ({fig.control_wall:.1f} s); median {sorted(ratios.values())[len(ratios) // 2]:.2f}×, "
+            f"worst {ratios[worst[0]]:.2f}× (`{worst[0]}`).",
+            "",
+            "| planted fault | wall time | / clean | caught |",
+            "|---|---|---|---|",
+        ]
+        for fault in worst:
+            caught = "yes" if fault in fig.caught else "no"
+            lines.append(f"| `{fault}` | {fig.red_walls[fault]:.1f} s | {ratios[fault]:.2f}× | {caught} |")
     raw = costs["raw httpx"]
     lines += ["", "| per request (GET /api/v1/users/{id}) | time | / raw httpx |", "|---|---|---|"]
     for name, seconds in costs.items():

@@ -309,7 +309,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if state.embedded:
             state.embedded.stop()
         if reports is not None:
-            write_reports(session, reports, target=state.target.url, seed=state.seed, run_tag=state.target.run_tag)
+            write_reports(
+                session,
+                reports,
+                target=state.target.url,
+                seed=state.seed,
+                run_tag=state.target.run_tag,
+                target_id="embedded reference server" if state.target.embedded else None,
+            )
         redact_report_files(state.target.report_dir, state.redact)
     if reporter:
         if state.cleanup_problems:

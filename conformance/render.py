@@ -246,9 +246,10 @@ def unjudgeable(baseline: dict[str, Any], current: dict[str, Any], *, allow_mism
     if gone:
         reasons.append(f"{len(gone)} rule(s) that ran in the baseline did not run now: {', '.join(gone)}")
     if not allow_mismatch:
-        for what, key in (("target", "target"), ("profile", "profile")):
-            if baseline.get(key) != current.get(key):
-                reasons.append(f"the {what} differs: baseline {baseline.get(key)!r}, current {current.get(key)!r}")
+        for what, key in (("target", "target_id"), ("profile", "profile")):
+            before, now = baseline.get(key, baseline.get("target")), current.get(key, current.get("target"))
+            if before != now:
+                reasons.append(f"the {what} differs: baseline {before!r}, current {now!r}")
         if _spec_identity(baseline) != _spec_identity(current):
             reasons.append("the spec differs (version, published versions or overlays)")
     return reasons

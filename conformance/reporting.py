@@ -276,7 +276,10 @@ def classify(
     found = leaves(exc)
     for leaf in found:  # the message, then Hypothesis' notes: the failing steps that reproduce it
         notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
-        message = state.redact(f"{leaf}\n{notes}".rstrip())[:EVIDENCE_LIMIT]
+        exchange = ""
+        if isinstance(leaf, ContractViolation) and leaf.request and "request:" not in str(leaf):
+            exchange = f"\nrequest:  {leaf.request[0]} {leaf.request[1]}\nresponse: {leaf.status}"
+        message = state.redact(f"{leaf}{exchange}\n{notes}".rstrip())[:EVIDENCE_LIMIT]
         if isinstance(leaf, ContractViolation) and leaf.rules:
             operation = leaf.operation or (operation_of(*leaf.request) if leaf.request else None)
             if operation is None and len(marked) == 1:

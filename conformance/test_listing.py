@@ -71,7 +71,9 @@ def population(api: Api) -> Population:
     users = tuple(u for u in shown if u["id"] in {m["id"] for m in made})
     if len(users) != len(made):
         raise ContractViolation(
-            "LIST-2", f"filterBy username=@<run tag> shows {len(users)} of the {len(made)} users just created"
+            "LIST-2",
+            f"filterBy username=@<run tag> shows {len(users)} of the {len(made)} users just created",
+            operation="get_users",
         )
     return Population(api.ledger.tagged("pop-"), users)
 
@@ -175,6 +177,7 @@ def test_filter_returns_exactly_the_matching_users(api: Api, population: Populat
                 f"filterBy {terms} (and the run's tag term)\n"
                 f"  should have returned: {population.describe(must - got)}\n"
                 f"  should not have returned: {population.describe(got - may)}",
+                operation="get_users",
             )
 
     holds_both_ways()
@@ -184,7 +187,11 @@ def test_filter_returns_exactly_the_matching_users(api: Api, population: Populat
 def test_empty_filter_filters_nothing(api: Api, population: Population) -> None:
     got = population.ids(listed(api, "LIST-3", filterBy="", search=population.tag, limit=MAX_LIMIT))
     if got != population.ids():
-        raise ContractViolation("LIST-3", f"an empty filterBy left out: {population.describe(population.ids() - got)}")
+        raise ContractViolation(
+            "LIST-3",
+            f"an empty filterBy left out: {population.describe(population.ids() - got)}",
+            operation="get_users",
+        )
 
 
 @rule("LIST-3")
@@ -215,6 +222,7 @@ def test_search_returns_exactly_the_containing_users(api: Api, population: Popul
                 "LIST-4",
                 f"search {text!r}\n  should have returned: {population.describe(want - got)}\n"
                 f"  should not have returned: {population.describe(got - want)}",
+                operation="get_users",
             )
 
     contains_ignoring_case()
@@ -240,7 +248,7 @@ def sort_value(user: dict[str, Any], key: str) -> Any:
 def test_sort_orders_the_list(api: Api, population: Population, field: str, order: str) -> None:
     users = listed(api, "LIST-5", filterBy=population.scope, sortBy=field, sortOrder=order, limit=MAX_LIMIT)
     if population.ids(users) != population.ids():
-        raise ContractViolation("LIST-5", f"sortBy={field} changed which users are listed")
+        raise ContractViolation("LIST-5", f"sortBy={field} changed which users are listed", operation="get_users")
     if field == "type":
         return  # the contract names no order of user types; the answer only has to be the same users
     values = [sort_value(u, SORT_KEYS[field]) for u in users]
@@ -249,10 +257,16 @@ def test_sort_orders_the_list(api: Api, population: Population, field: str, orde
     if (nulls and nulls != list(range(nulls[0], nulls[0] + len(nulls)))) or (
         nulls and nulls[0] > 0 and nulls[-1] < len(values) - 1
     ):
-        raise ContractViolation("LIST-5", f"sortBy={field}: null values are not grouped at one end (positions {nulls})")
+        raise ContractViolation(
+            "LIST-5",
+            f"sortBy={field}: null values are not grouped at one end (positions {nulls})",
+            operation="get_users",
+        )
     if present != sorted(present, reverse=order == "desc"):
         shown = [u["username"].removeprefix(population.tag) for u in users]
-        raise ContractViolation("LIST-5", f"sortBy={field} sortOrder={order} answered the order {shown}")
+        raise ContractViolation(
+            "LIST-5", f"sortBy={field} sortOrder={order} answered the order {shown}", operation="get_users"
+        )
 
 
 @rule("LIST-5")
@@ -280,10 +294,13 @@ def test_pages_are_disjoint_and_make_up_the_list(api: Api, population: Populatio
             raise ContractViolation(
                 "LIST-6",
                 f"pages of {size} gave {len(pages)} users ({len(set(pages))} distinct), the list has {len(whole)}",
+                operation="get_users",
             )
         past = listed(api, "LIST-6", filterBy=population.scope, offset=len(whole) + size)
         if past:
-            raise ContractViolation("LIST-6", f"an offset past the end answered {len(past)} users, not []")
+            raise ContractViolation(
+                "LIST-6", f"an offset past the end answered {len(past)} users, not []", operation="get_users"
+            )
 
     paged()
 
@@ -322,7 +339,7 @@ def test_count_is_the_length_of_the_list(api: Api, population: Population) -> No
         )
         if answer.json().get("count") != length:
             raise ContractViolation(
-                "LIST-7", f"count with {params} is {answer.json().get('count')}, the list has {length}"
+                "LIST-7", f"count with {params} is {answer.json().get('count')}, the list has {length}", answer=answer
             )
 
     counted()
@@ -342,9 +359,10 @@ def test_list_holds_every_user_of_the_tenant_and_no_other(api: Api, population: 
         raise ContractViolation(
             "LIST-1",
             f"the unfiltered list leaves out this tenant's users: {population.describe(population.ids() - seen)}",
+            operation="get_users",
         )
     if theirs is not None and theirs["id"] in seen:
-        raise ContractViolation("LIST-1", "the list holds a user of another tenant")
+        raise ContractViolation("LIST-1", "the list holds a user of another tenant", operation="get_users")
 
 
 @rule("LIST-8")

@@ -196,7 +196,7 @@ class UsersMachine(RuleBasedStateMachine):
             return
         password = secret(self.api.expect(answer, "USR-8", 200, "resetting a password").json().get("tempPassword"))
         if not password or password in model.seen_passwords:
-            raise ContractViolation("USR-8", "a reset handed out an empty or earlier temporary password")
+            raise ContractViolation("USR-8", "a reset handed out an empty or earlier temporary password", answer=answer)
         model.password = password
         model.seen_passwords.append(password)
 
@@ -287,6 +287,7 @@ class UsersMachine(RuleBasedStateMachine):
             raise ContractViolation(
                 rule_id,
                 f"the list shows {len(listed)} of this machine's users, the model {len(expected)}: extra {sorted(listed - expected)}, missing {sorted(expected - listed)}",
+                operation="get_users",
             )
         count = (
             self.api.expect(
@@ -302,6 +303,7 @@ class UsersMachine(RuleBasedStateMachine):
             raise ContractViolation(
                 "USR-6" if count > len(expected) else "LIST-7",
                 f"the count is {count}, the model holds {len(expected)} users",
+                operation="count_users",
             )
 
     @invariant()
@@ -407,11 +409,16 @@ class TenantsMachine(RuleBasedStateMachine):
             raise ContractViolation(
                 "TEN-4",
                 f"GET shows {body.get('name')}/{body.get('contractType')}/{body.get('uuid')}, created as {model.name}/{model.contract_type}/{model.uuid}",
+                operation="get_tenant_by_id",
             )
         if model.state == "soft" and body.get("status") not in ("Deleting", "Deleted"):
-            raise ContractViolation("TEN-5", f"a soft-deleted tenant has status {body.get('status')!r}")
+            raise ContractViolation(
+                "TEN-5", f"a soft-deleted tenant has status {body.get('status')!r}", operation="get_tenant_by_id"
+            )
         if "metricStore" in body or "password" in body:
-            raise ContractViolation("TEN-3", "a tenant representation carries metricStore or password")
+            raise ContractViolation(
+                "TEN-3", "a tenant representation carries metricStore or password", operation="get_tenant_by_id"
+            )
 
     @rule(tenant=tenants, hard=st.booleans())
     def delete_tenant(self, tenant: int, hard: bool) -> None:
@@ -422,12 +429,14 @@ class TenantsMachine(RuleBasedStateMachine):
             return
         if model.state == "soft" and not hard:
             if answer.status_code not in (200, 404):
-                raise ContractViolation("TEN-5", f"a second soft delete answered {answer.status_code}")
+                raise ContractViolation("TEN-5", f"a second soft delete answered {answer.status_code}", answer=answer)
             return
         self.api.expect(answer, "TEN-6" if hard else "TEN-5", 200, f"a {'hard' if hard else 'soft'} delete")
         if answer.json() != {"uid": model.uuid}:
             raise ContractViolation(
-                "TEN-6" if hard else "TEN-5", f"the delete answered {answer.json()}, not {{uid: {model.uuid}}}"
+                "TEN-6" if hard else "TEN-5",
+                f"the delete answered {answer.json()}, not {{uid: {model.uuid}}}",
+                answer=answer,
             )
         model.state = "hard" if hard else "soft"
 
@@ -468,16 +477,21 @@ class TenantsMachine(RuleBasedStateMachine):
         }
         for model in self.model.values():
             if model.state == "live" and (model.id not in plain or model.id not in every):
-                raise ContractViolation("TEN-5", f"live tenant {model.name} is missing from a list")
+                raise ContractViolation(
+                    "TEN-5", f"live tenant {model.name} is missing from a list", operation="get_tenants"
+                )
             if model.state == "soft" and (
                 model.id in plain or every.get(model.id, {}).get("status") not in ("Deleting", "Deleted")
             ):
                 raise ContractViolation(
                     "TEN-5",
                     f"soft-deleted tenant {model.name}: in the plain list, or not Deleting/Deleted with deleted=true",
+                    operation="get_tenants",
                 )
             if model.state == "hard" and (model.id in plain or model.id in every):
-                raise ContractViolation("TEN-6", f"hard-deleted tenant {model.name} is still listed")
+                raise ContractViolation(
+                    "TEN-6", f"hard-deleted tenant {model.name} is still listed", operation="get_tenants"
+                )
 
 
 @contract_rule("TEN-1", "TEN-1a", "TEN-2", "TEN-3", "TEN-4", "TEN-5", "TEN-6", "TEN-7")

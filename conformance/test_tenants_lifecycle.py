@@ -48,7 +48,9 @@ def test_read_shows_the_created_tenant(api: Api) -> None:
     if got.get("contractType") != "trial":
         wrong["contractType"] = (got.get("contractType"), "trial")
     if wrong:
-        raise ContractViolation("TEN-4", f"GET differs from what was created (got, expected): {wrong}")
+        raise ContractViolation(
+            "TEN-4", f"GET differs from what was created (got, expected): {wrong}", operation="get_tenant_by_id"
+        )
 
 
 @rule("TEN-4")
@@ -68,19 +70,27 @@ def test_soft_delete_keeps_a_deleted_record(api: Api) -> None:
         api.call("operator", "DELETE", f"/api/v1/tenants/{tenant['id']}"), "TEN-5", 200, "a soft delete"
     )
     if answer.json() != {"uid": tenant["uuid"]}:
-        raise ContractViolation("TEN-5", f"a soft delete answered {answer.json()}, not {{uid: {tenant['uuid']}}}")
+        raise ContractViolation(
+            "TEN-5", f"a soft delete answered {answer.json()}, not {{uid: {tenant['uuid']}}}", answer=answer
+        )
     if tenant["id"] in listed(api, deleted=False):
-        raise ContractViolation("TEN-5", "a soft-deleted tenant is still in GET /api/v1/tenants")
+        raise ContractViolation(
+            "TEN-5", "a soft-deleted tenant is still in GET /api/v1/tenants", operation="get_tenants"
+        )
     shown = listed(api, deleted=True).get(tenant["id"])
     if shown is None or shown.get("status") not in ("Deleting", "Deleted"):
         raise ContractViolation(
-            "TEN-5", f"with deleted=true the soft-deleted tenant shows as {shown and shown.get('status')!r}"
+            "TEN-5",
+            f"with deleted=true the soft-deleted tenant shows as {shown and shown.get('status')!r}",
+            operation="get_tenants",
         )
     again = api.expect(
         api.call("operator", "GET", f"/api/v1/tenants/{tenant['id']}"), "TEN-5", 200, "GET of a soft-deleted tenant"
     )
     if again.json().get("status") not in ("Deleting", "Deleted"):
-        raise ContractViolation("TEN-5", f"GET of a soft-deleted tenant shows status {again.json().get('status')!r}")
+        raise ContractViolation(
+            "TEN-5", f"GET of a soft-deleted tenant shows status {again.json().get('status')!r}", answer=again
+        )
 
 
 @rule("TEN-6")
@@ -89,11 +99,17 @@ def test_hard_delete_removes_the_tenant(api: Api) -> None:
     answer = api.call("operator", "DELETE", f"/api/v1/tenants/{tenant['id']}", params={"isHardDelete": "true"})
     api.expect(answer, "TEN-6", 200, "a hard delete")
     if answer.json() != {"uid": tenant["uuid"]}:
-        raise ContractViolation("TEN-6", f"a hard delete answered {answer.json()}, not {{uid: {tenant['uuid']}}}")
+        raise ContractViolation(
+            "TEN-6", f"a hard delete answered {answer.json()}, not {{uid: {tenant['uuid']}}}", answer=answer
+        )
     api.expect(api.call("operator", "GET", f"/api/v1/tenants/{tenant['id']}"), "TEN-6", 404, "GET after a hard delete")
     for deleted in (False, True):
         if tenant["id"] in listed(api, deleted=deleted):
-            raise ContractViolation("TEN-6", f"a hard-deleted tenant is in the list (deleted={str(deleted).lower()})")
+            raise ContractViolation(
+                "TEN-6",
+                f"a hard-deleted tenant is in the list (deleted={str(deleted).lower()})",
+                operation="get_tenants",
+            )
 
 
 @rule("TEN-7")

@@ -78,7 +78,9 @@ def test_duplicate_email_conflicts_and_creates_nothing(api: Api) -> None:
     api.expect(again, "USR-3", 409, "creating a user whose email exists")
     same = [u for u in mine(api, user["username"]) if u["username"] == user["username"]]
     if len(same) != 1:
-        raise ContractViolation("USR-3", f"after the 409 the list holds {len(same)} users named {user['username']}")
+        raise ContractViolation(
+            "USR-3", f"after the 409 the list holds {len(same)} users named {user['username']}", operation="get_users"
+        )
 
 
 @rule("USR-4")
@@ -114,7 +116,7 @@ def test_read_shows_the_created_user(api: Api) -> None:
     if second.get("createdAt") != first.get("createdAt"):
         problems.append(f"createdAt changed between two reads: {first.get('createdAt')} → {second.get('createdAt')}")
     if problems:
-        raise ContractViolation("USR-4", "; ".join(problems))
+        raise ContractViolation("USR-4", "; ".join(problems), operation="get_user_by_id")
 
 
 @rule("USR-6")
@@ -123,7 +125,7 @@ def test_delete_removes_the_user_everywhere(api: Api) -> None:
     before = my_count(api)
     answer = api.expect(api.call("admin", "DELETE", f"/api/v1/users/{user['id']}"), "USR-6", 204, "deleting a user")
     if answer.content:
-        raise ContractViolation("USR-6", f"the 204 has a body: {api.redact(answer.text[:200])!r}")
+        raise ContractViolation("USR-6", f"the 204 has a body: {api.redact(answer.text[:200])!r}", answer=answer)
     for method, suffix in (("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")):
         api.expect(
             api.call("admin", method, f"/api/v1/users/{user['id']}{suffix}"),
@@ -132,10 +134,12 @@ def test_delete_removes_the_user_everywhere(api: Api) -> None:
             f"{method} …{suffix} of a deleted user",
         )
     if user["id"] in {u["id"] for u in mine(api, user["username"])}:
-        raise ContractViolation("USR-6", "a deleted user is still in the list")
+        raise ContractViolation("USR-6", "a deleted user is still in the list", operation="get_users")
     if my_count(api) != before - 1:
         raise ContractViolation(
-            "USR-6", f"the count of this run's users went from {before} to {my_count(api)}, not down by one"
+            "USR-6",
+            f"the count of this run's users went from {before} to {my_count(api)}, not down by one",
+            operation="count_users",
         )
 
 
@@ -160,7 +164,9 @@ def test_password_reset_never_repeats_a_password(api: Api) -> None:
         password = secret(answer.json().get("tempPassword"))
         if not password or password in seen:
             raise ContractViolation(
-                "USR-8", f"reset #{len(seen)} handed out {'no' if not password else 'an earlier'} temporary password"
+                "USR-8",
+                f"reset #{len(seen)} handed out {'no' if not password else 'an earlier'} temporary password",
+                answer=answer,
             )
         seen.append(password)
     login(api, user, seen[-1], "USR-8")
@@ -222,4 +228,8 @@ def test_login_sets_last_login(api: Api) -> None:
     end = datetime.now(UTC) + CLOCK_SKEW
     last = get_user(api, user["id"], "USR-11").get("lastLogin")
     if last is None or not start <= instant(last, "lastLogin") <= end:
-        raise ContractViolation("USR-11", f"after a login at about {datetime.now(UTC):%H:%M:%S}, lastLogin is {last!r}")
+        raise ContractViolation(
+            "USR-11",
+            f"after a login at about {datetime.now(UTC):%H:%M:%S}, lastLogin is {last!r}",
+            operation="get_user_by_id",
+        )

@@ -289,6 +289,7 @@ def _summary(statuses: dict[str, tuple[str, list[str]]]) -> dict:
         "seed": 1,
         "finished": "now",
         "waivers": [],
+        "run": {"complete": True, "incomplete_because": []},
         "rules": {
             r: {"title": r, "status": s, "failing_operations": ops, "waivers": [], "skip_reasons": []}
             for r, (s, ops) in statuses.items()
@@ -323,4 +324,9 @@ def test_compare_sorts_every_change_into_its_category() -> None:
     assert [r for r, _ in reg.rows["still failing"]] == ["USR-3", "USR-5"]
     assert [r for r, _ in reg.rows["newly skipped"]] == ["USR-4"]
     assert reg.gate_fails
-    assert not compare(after, after).gate_fails
+    assert reg.cannot_judge == ["1 rule(s) that ran in the baseline did not run now: USR-4"]
+    assert not compare(after, after).gate_fails and not compare(after, after).cannot_judge
+    incomplete = {**after, "run": {"complete": False, "incomplete_because": ["interrupted"]}}
+    assert compare(after, incomplete).cannot_judge == ["the current run did not complete (interrupted)"]
+    moved = {**after, "target_id": "https://other.example.com"}
+    assert compare(after, moved).cannot_judge and not compare(after, moved, allow_mismatch=True).cannot_judge

@@ -93,7 +93,7 @@ def test_a_run_that_never_started_over_an_old_green_summary_fails_the_gate(green
             "x.y.z",
             "--report-dir",
             str(report_dir),
-        ],  # fmt: skip
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -271,7 +271,7 @@ def test_against_prism_with_a_fixed_token_the_run_is_red_on_contract_rules_witho
                 "prism.accepts.anything",
                 "--report-dir",
                 str(report_dir),
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
