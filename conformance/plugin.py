@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import signal
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from hypothesis import settings
 from conformance import reporting
 from conformance.api import Api, Ledger, Tokens
 from conformance.launcher import EmbeddedServer, start_embedded
+from conformance.network import describe_tls_failure
 from conformance.options import (
     REPORTS,
     STATE,
@@ -156,11 +158,19 @@ def build_state(config: pytest.Config) -> RunState:
 
 def preflight(http: GuardedClient, tokens: Tokens, target: Target) -> None:
     """Fail fast, in one line, on a target that is down or is not this API."""
+    if not target.network.verify:
+        warnings.warn(
+            "runai-conformance: [target] verify = false: the target's TLS certificate is not checked", stacklevel=1
+        )
     try:
         answer = http.get("/api/v1/users")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, pytest.skip.Exception) as exc:
+        tls = describe_tls_failure(exc, target.network) if isinstance(exc, httpx.HTTPError) else None
+        if tls:
+            raise ConfigError(f"cannot reach {target.url}: {tls}") from None
         raise ConfigError(
-            f"cannot reach {target.url}: {type(exc).__name__}: {exc} (check --target-url / RUNAI_TARGET_URL)"
+            f"cannot reach {target.url}: {type(exc).__name__}: {exc} (check --target-url / RUNAI_TARGET_URL, "
+            "and [target] proxy / timeout)"
         ) from None
     if answer.status_code in (404, 405) or "json" not in answer.headers.get("content-type", ""):
         raise ConfigError(
@@ -200,6 +210,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line(f"runai-conformance: target {state.target.describe()}")
+
+        def notice(text: str) -> None:
+            reporter.ensure_newline()
+            reporter.write_line(f"runai-conformance: {text}")
+
+        state.api.http.notice = notice
 
 
 def install_interrupt_handler(session: pytest.Session, state: RunState) -> None:
@@ -297,11 +313,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.closed = True
     state.api.http.pending_interrupt = False  # the interrupt has stopped the tests; the cleanup runs
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    gone = state.api.http.gone
+    if gone:  # one try at the cleanup, with a short deadline: the first request without an answer ends it
+        http = state.api.http
+        short = min(5.0, http.network.read_timeout)
+        http.gone, http.timeout = None, httpx.Timeout(short, connect=min(3.0, http.network.connect_timeout))
+        http._unanswered = http.network.give_up_after - 1
+        session.exitstatus = 4
+        if reporter:
+            reporter.write_line(f"runai-conformance: {gone}: the run stops; no verdict", red=True)
     try:
         if not state.target.read_only:
             state.cleanup_problems = state.api.cleanup()
     except KeyboardInterrupt:
         state.cleanup_problems = ["the cleanup was interrupted"]
+    except pytest.skip.Exception as exc:  # a role missing, a target gone: what is left is reported
+        state.cleanup_problems = [f"the cleanup stopped: {exc.msg}"]
     except Exception as exc:  # a cleanup that breaks is reported with the sweep that finishes it, never raised
         state.cleanup_problems = [f"the cleanup stopped: {type(exc).__name__}: {state.redact(str(exc))[:200]}"]
     finally:
@@ -339,7 +366,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash.get(STATE, None)
     if state is not None:
-        state.api.http.start_test()
+        state.api.http.start_test(item.nodeid)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """A target that stopped answering stops the run after the test that found out."""
+    state = item.config.stash.get(STATE, None)
+    if state is not None and state.api.http.gone:
+        item.session.shouldstop = state.api.http.gone
 
 
 # ------------------------------------------------------------------------------ fixtures

@@ -60,6 +60,8 @@ def _standing(data: dict[str, Any]) -> str:
         words = f"run: complete ({run['tests_run']} tests)"
     else:
         words = f"run: INCOMPLETE ({'; '.join(run['incomplete_because'])}), no verdict to gate on"
+    if run.get("inconclusive"):
+        words += f" · {run['inconclusive']} test(s) inconclusive (throttled or no answer)"
     if run.get("certify"):
         if run.get("certified"):
             words += " · CERTIFIED: every rule ran and passed"

@@ -92,7 +92,7 @@ def write_reports(
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
     if allure_dir:
         allure_environment(data, Path(allure_dir))
-    if reporter is None:
+    if reporter is None or reports.stopped:  # a run that never started: its one line says why, nothing more
         return
     for w in data["waivers"]:
         if w["status"] != "matched":
@@ -108,6 +108,12 @@ def write_reports(
                 yellow=w["status"] == "stale",
             )
     run = data["run"]
+    if run["inconclusive"]:
+        reporter.write_line(
+            f"runai-conformance: {run['inconclusive']} test(s) INCONCLUSIVE (throttled, or no answer): "
+            "skipped with the reason, no verdict on their rules",
+            yellow=True,
+        )
     if not run["complete"]:
         reporter.write_line(
             f"runai-conformance: INCOMPLETE run ({'; '.join(run['incomplete_because'])}): no gate passes on it",

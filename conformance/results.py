@@ -125,6 +125,8 @@ def record_of(report: Any) -> TestRecord | None:
     message = ""
     if outcome == "skipped" and isinstance(report.longrepr, tuple):
         message = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if "inconclusive: " in message:  # pytest prefixes a Skipped subclass' reason with its class name
+            message = "inconclusive: " + message.split("inconclusive: ", 1)[1]
     elif outcome == "waived":
         message = str(report.wasxfail)
     elif outcome == "failed":
@@ -263,8 +265,10 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
         reasons.append(f"pytest exit status {completion.exit_status}")
     if completion.collected == 0:
         reasons.append("no test ran")
+    inconclusive = [r.id for r in records if r.outcome == "skipped" and r.message.startswith("inconclusive")]
     record: dict[str, Any] = {
         "complete": not reasons,
+        "inconclusive": len(inconclusive),  # throttled, or the target stopped answering: no verdict on these
         "incomplete_because": reasons,
         "exit_status": completion.exit_status,
         "interrupted": completion.interrupted,

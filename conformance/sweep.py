@@ -128,6 +128,7 @@ def sweep(
     result = SweepResult(found=leftovers(api, tag, older_than=older_than))
     if dry_run:
         return result
+    api.http.cleaning_up = True  # a throttled DELETE of a tagged resource is waited out and retried
     for item in result.found:
         if item.kind == "user":
             api.ledger.add_user(str(item.id), item.role)

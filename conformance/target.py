@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from conformance.network import NETWORK_KEYS, Network, NetworkError, load_network
 from conformance.secret import Secret
 
 ROLES = ("operator", "admin", "viewer", "peer")
+GRANTS = ("client_credentials", "app_token")  # how a role's client id and secret become a token
 TAG_PREFIX = "rcf-"  # every name a run creates starts with this, then the run id
 
 
@@ -62,6 +64,7 @@ class RoleCredentials:
     client_id: str | None = None
     client_secret: Secret | None = None
     token: Secret | None = None
+    grant: str = "client_credentials"  # or app_token (AppId/AppSecret, what Run:ai's runapy sends)
 
     @property
     def secrets(self) -> list[Secret]:
@@ -78,6 +81,7 @@ class Target:
     run_tag: str = field(default_factory=lambda: new_run_tag())
     embedded: bool = False
     credentials_file: Path | None = None
+    network: Network = field(default_factory=Network)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -107,8 +111,8 @@ def check_url(url: str, source: str) -> str:
     return url.rstrip("/")
 
 
-def load_credentials(path: Path) -> tuple[str | None, dict[str, RoleCredentials]]:
-    """The target URL (if the file names one) and the roles of a credentials file."""
+def load_credentials(path: Path) -> tuple[str | None, dict[str, RoleCredentials], Network]:
+    """The target URL (if the file names one), the roles and the network settings of a credentials file."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -121,6 +125,16 @@ def load_credentials(path: Path) -> tuple[str | None, dict[str, RoleCredentials]
     target = data.get("target", {})
     if not isinstance(target, dict):
         raise ConfigError(f"credentials file {path}: [target] must be a table")
+    unknown = set(target) - {"url", *NETWORK_KEYS}
+    if unknown:
+        raise ConfigError(
+            f"credentials file {path}: [target] has unknown key(s) {', '.join(sorted(unknown))} "
+            f"(known: url, {', '.join(NETWORK_KEYS)})"
+        )
+    try:
+        network = load_network(target, f"credentials file {path}: [target]")
+    except NetworkError as exc:
+        raise ConfigError(str(exc)) from None
     if "url" in target:
         if not isinstance(target["url"], str):
             raise ConfigError(f"credentials file {path}: target.url must be a string")
@@ -137,18 +151,21 @@ def load_credentials(path: Path) -> tuple[str | None, dict[str, RoleCredentials]
         roles[role] = _role(path, role, entry)
     if "admin" not in roles:
         raise ConfigError(f"credentials file {path} has no [roles.admin] table; the Users API needs it")
-    return url, roles
+    return url, roles, network
 
 
 def _role(path: Path, role: str, entry: Any) -> RoleCredentials:
     where = f"credentials file {path}: [roles.{role}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(entry) - {"client_id", "client_secret", "token"}
+    unknown = set(entry) - {"client_id", "client_secret", "token", "grant"}
     if unknown:
         raise ConfigError(
             f"{where} has unknown key(s) {', '.join(sorted(unknown))} (use client_id and client_secret, or token)"
         )
+    grant = entry.get("grant", "client_credentials")
+    if grant not in GRANTS:
+        raise ConfigError(f"{where}: grant {grant!r} is not one of {', '.join(GRANTS)}")
     values = {k: entry.get(k) for k in ("client_id", "client_secret", "token")}
     for key, value in values.items():
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -159,7 +176,9 @@ def _role(path: Path, role: str, entry: Any) -> RoleCredentials:
         return RoleCredentials(role, token=Secret(values["token"]))
     if not values["client_id"] or not values["client_secret"]:
         raise ConfigError(f"{where} needs client_id and client_secret (or token)")
-    return RoleCredentials(role, client_id=values["client_id"], client_secret=Secret(values["client_secret"]))
+    return RoleCredentials(
+        role, client_id=values["client_id"], client_secret=Secret(values["client_secret"]), grant=grant
+    )
 
 
 def build_target(
@@ -175,9 +194,9 @@ def build_target(
     """A Target from the already-read options (the plugin reads options and environment; this checks them)."""
     if profile not in PROFILES:
         raise ConfigError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
-    file_url, roles = (None, {})
+    file_url, roles, network = None, {}, Network()
     if credentials is not None:
-        file_url, roles = load_credentials(credentials)
+        file_url, roles, network = load_credentials(credentials)
     if token is not None:
         if not token.strip():
             raise ConfigError("--token / RUNAI_TOKEN is empty")
@@ -203,4 +222,5 @@ def build_target(
         report_dir=report_dir,
         embedded=embedded_url is not None and url == embedded_url,
         credentials_file=credentials,
+        network=network,
     )

@@ -14,18 +14,38 @@ Its `send` is the only place that
 from __future__ import annotations
 
 import collections
+import email.utils
 import json
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from schemathesis.core.transport import Response as SchemathesisResponse
 from schemathesis.transport.requests import RequestsTransport
 
-from conformance.guard import Guard, Ledger, Refused, ids_in, path_segments
+from conformance.guard import SAFE_METHODS, Guard, Ledger, Refused, ids_in, path_segments
+from conformance.network import Network
 from conformance.redact import Redactor
 from conformance.results import TOKEN_OPERATION, operation_of
 from conformance.secret import reveal
+
+PROGRESS_EVERY = 30.0  # seconds between progress lines of one long test
+
+
+class Throttled(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """A throttled answer where retrying is not safe: the test's result is inconclusive, not a verdict
+    (a skip whose reason starts with "inconclusive:")."""
+
+
+class TargetGone(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """The target stopped answering: this test is inconclusive and the run stops."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"inconclusive: {reason}")
+
 
 SECRET_ANSWER_KEYS = ("accessToken", "idToken", "refreshToken", "externalToken", "tempPassword")
 CREATES = {("api", "v1", "users"): "user", ("api", "v1", "tenants"): "tenant"}
@@ -41,12 +61,23 @@ class GuardedClient(httpx.Client):
         ledger: Ledger,
         guard: Guard,
         redact: Redactor,
+        network: Network | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.ledger = ledger
         self.guard = guard
         self.redact = redact
+        self.network = network or Network()
+        self.notice: Callable[[str], None] = lambda text: None  # the run's terminal line, set by the plugin
+        self.gone: str | None = None  # set when the target stopped answering: every later request fails fast
+        self.cleaning_up = False  # during the cleanup a throttled DELETE of our own is retried too
+        self._unanswered = 0  # requests in a row without an answer
+        self._next_slot = 0.0  # rate limit: the earliest time the next request may leave
+        self._test = ""
+        self._test_started = time.monotonic()
+        self._test_sent = 0
+        self._last_progress = time.monotonic()
         self.exercised: set[str] = set()  # operations the current test sent requests to (for the reports)
         self.exchanges: collections.deque[httpx.Response] = collections.deque(maxlen=EVIDENCE_KEPT)
         self.sent = 0
@@ -73,15 +104,70 @@ class GuardedClient(httpx.Client):
         body = request.content
         raw_path = request.url.raw_path.decode("ascii", "replace")
         self.guard.check(request.method, raw_path, request.headers.get("authorization"), body)
-        response = super().send(request, **kwargs)
-        response.read()
+        if self.gone:
+            raise TargetGone(self.gone)
+        for attempt in range(self.network.throttle_retries + 1):
+            response = self._send_once(request, **kwargs)
+            wait = throttled_for(response)
+            if wait is None:
+                break
+            retryable = (
+                request.method in SAFE_METHODS
+                or raw_path.rstrip("/").endswith("/api/v1/token")
+                or (self.cleaning_up and request.method == "DELETE")  # deleting our own: safe to repeat
+            )
+            if not retryable or attempt == self.network.throttle_retries or wait > self.network.throttle_max_wait:
+                self._observe(request, response)
+                raise Throttled(
+                    f"inconclusive: {request.method} {request.url.path} was throttled ({response.status_code}, "
+                    f"Retry-After {response.headers.get('retry-after')!r}); no verdict on a throttled answer"
+                )
+            self.notice(
+                f"throttled ({response.status_code}): waiting {wait:.1f} s, then retrying {request.method} {request.url.path}"
+            )
+            time.sleep(wait)
         self._observe(request, response)
+        return response
+
+    def _send_once(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """One try: paced by the rate limit; a target that stops answering is told apart from one slow answer."""
+        if self.network.rate_limit:
+            with self._lock:
+                now = time.monotonic()
+                slot = max(now, self._next_slot)
+                self._next_slot = slot + 1.0 / self.network.rate_limit
+            if slot > now:
+                time.sleep(slot - now)
+        try:
+            response = super().send(request, **kwargs)
+            response.read()
+        except (httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            with self._lock:
+                self._unanswered += 1
+                if self._unanswered >= self.network.give_up_after:
+                    self.gone = (
+                        f"the target stopped answering after {self.sent} requests "
+                        f"({self._unanswered} in a row got no answer: {type(exc).__name__})"
+                    )
+            if self.gone:
+                raise TargetGone(self.gone) from None
+            raise
+        with self._lock:
+            self._unanswered = 0
         return response
 
     def _observe(self, request: httpx.Request, response: httpx.Response) -> None:
         op = operation_of(request.method, str(request.url))
         with self._lock:
             self.sent += 1
+            self._test_sent += 1
+            now = time.monotonic()
+            progress = now - self._last_progress >= PROGRESS_EVERY and now - self._test_started >= PROGRESS_EVERY
+            if progress:
+                self._last_progress = now
+        if progress:  # long work shows it is moving: the state machines, nightly fuzzing
+            self.notice(f"{self._test}: {self._test_sent} requests in {now - self._test_started:.0f} s so far")
+        with self._lock:
             if op is not None and op != TOKEN_OPERATION:
                 self.exercised.add(op)
             self.exchanges.append(response)
@@ -112,11 +198,31 @@ class GuardedClient(httpx.Client):
             if isinstance(tenant_id, int) and not isinstance(tenant_id, bool):
                 self.ledger.add_tenant(tenant_id)
 
-    def start_test(self) -> None:
-        """A new test begins: its exercised operations and evidence start empty."""
+    def start_test(self, name: str = "") -> None:
+        """A new test begins: its exercised operations, evidence and progress count start empty."""
         with self._lock:
             self.exercised.clear()
             self.exchanges.clear()
+            self._test, self._test_sent = name, 0
+            self._test_started = self._last_progress = time.monotonic()
+
+
+def throttled_for(response: httpx.Response) -> float | None:
+    """Seconds a throttled answer asks to wait (429, or 503 with Retry-After), else None. A 503 without
+    Retry-After is an answer like any other (ERR-3 judges it)."""
+    if response.status_code not in (429, 503):
+        return None
+    value = response.headers.get("retry-after")
+    if value is None:
+        return 1.0 if response.status_code == 429 else None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return 1.0
+        return max(0.0, when.timestamp() - time.time())
 
 
 class SchemathesisTransport(RequestsTransport):
@@ -173,4 +279,4 @@ def install(schema: Any) -> SchemathesisTransport:
     return transport
 
 
-__all__ = ["GuardedClient", "Refused", "SchemathesisTransport", "install"]
+__all__ = ["GuardedClient", "Refused", "SchemathesisTransport", "TargetGone", "Throttled", "install"]

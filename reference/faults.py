@@ -38,7 +38,9 @@ FAULTS: dict[str, Fault] = {
         Fault("usr-created-by-self", "USR-4", "createdBy is the new user's own username"),
         Fault("usr-get-leaks-temp-password", "USR-5", "GET of a user includes its tempPassword"),
         Fault("usr-delete-keeps-user", "USR-6", "delete answers 204 but the user stays readable"),
-        Fault("usr-delete-twice-204", "USR-6", "a second DELETE of a deleted user answers 204 (an 'idempotent' delete)"),
+        Fault(
+            "usr-delete-twice-204", "USR-6", "a second DELETE of a deleted user answers 204 (an 'idempotent' delete)"
+        ),
         Fault("usr-malformed-id-400", "USR-7", "an id that is not UUID-shaped gets 400 instead of 404"),
         Fault("usr-reset-repeats-password", "USR-8", "a password reset hands back the first temporary password again"),
         Fault("usr-logout-204", "USR-9", "logout answers 204 instead of 200"),

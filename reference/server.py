@@ -53,6 +53,44 @@ def make_app(
     ).asgi()
 
 
+@dataclass
+class NetworkModes:
+    """How the reference behaves like a remote control plane behind a gateway, for the self-tests:
+    added latency per answer, a gateway that throttles, a target that stops answering."""
+
+    latency: float = 0.0  # seconds added before every answer
+    throttle_every: int = 0  # every Nth request (token grants aside) gets 429 with Retry-After
+    retry_after: str = "0"
+    stop_after: int | None = None  # after this many requests, no request gets an answer any more
+    seen: int = 0
+    throttled: int = 0
+
+    def wrap(self, app: Any) -> Any:
+        async def gateway(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            self.seen += 1
+            if self.stop_after is not None and self.seen > self.stop_after:
+                await asyncio.sleep(3600)  # no answer, ever (cancelled when the server stops)
+                return None
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if (
+                self.throttle_every
+                and self.seen % self.throttle_every == 0
+                and not scope["path"].rstrip("/").endswith("/api/v1/token")
+            ):
+                self.throttled += 1
+                body = b'{"code":429,"message":"rate limit exceeded"}'
+                headers = [(b"content-type", b"application/json"), (b"retry-after", self.retry_after.encode())]
+                await send({"type": "http.response.start", "status": 429, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return None
+            return await app(scope, receive, send)
+
+        return gateway
+
+
 def seed_foreign(store: Store) -> dict[str, list[Any]]:
     """Create FOREIGN_USERS and FOREIGN_TENANTS directly in the store (each tenant at its id, or at the next
     free one); ones already there are kept. Returns {"users": [user ids], "tenants": [tenant ids]}."""
@@ -123,9 +161,12 @@ def running(
     token_bytes: int | None = None,
     token_answer: str = "reference",
     seed_foreign: bool = False,
+    tls: tuple[Path, Path] | None = None,
+    network: NetworkModes | None = None,
 ) -> Iterator[RunningServer]:
     """A reference server on a free loopback port in a background thread, stopped on exit.
-    `requests` collects the access log; `seed_foreign` plants other people's resources (see seed_foreign)."""
+    `requests` collects the access log; `seed_foreign` plants other people's resources (see seed_foreign);
+    `tls` = (certificate, key) PEM files serves HTTPS; `network` adds latency, throttling or silence."""
     import json
 
     import uvicorn
@@ -147,9 +188,19 @@ def running(
         token_answer=token_answer,
         issued=issued,
     )
+    if network is not None:
+        app = network.wrap(app)
     sock = listening_socket("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(
+        app,
+        log_level="critical" if network and network.stop_after is not None else "warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        **({"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}),
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -54,12 +54,22 @@ def read_junit(path: Path) -> tuple[dict[str, set[str]], set[str], set[str]]:
 
 
 def run_suite(
-    server: RunningServer, tmp: Path, *args: str, timeout: float = 600, drop_roles: tuple[str, ...] = ()
+    server: RunningServer,
+    tmp: Path,
+    *args: str,
+    timeout: float = 600,
+    drop_roles: tuple[str, ...] = (),
+    target_settings: str = "",
+    grant: str | None = None,
 ) -> SuiteResult:
     """`pytest ARGS` (ARGS name the part of conformance/ to run) against `server`, reports in tmp/reports;
-    the credentials file leaves out `drop_roles`."""
+    the credentials file leaves out `drop_roles` and has `target_settings` (TOML lines) in its [target]."""
     creds = tmp / "credentials.toml"
     text = credentials_toml(server.store, server.url)
+    if grant:  # every role gets its token with this grant (client_credentials, app_token)
+        text = re.sub(r"(?m)^(client_secret = .*)$", rf'\1\ngrant = "{grant}"', text)
+    if target_settings:
+        text = text.replace("[target]\n", f"[target]\n{target_settings.strip()}\n", 1)
     for role in drop_roles:
         text = re.sub(rf"(?ms)^\[roles\.{role}\]\n.*?(?=^\[|\Z)", "", text)
     creds.write_text(text)

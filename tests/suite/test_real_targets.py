@@ -1,0 +1,116 @@
+"""A real control plane is remote, behind TLS with a corporate CA, behind a gateway that throttles, and
+sometimes stops answering. The reference plays each (reference/server.py NetworkModes, its TLS mode);
+the suite must stay green where the target is right, and say "inconclusive" or stop in one line
+where the network, not the target, is the problem."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main as cli
+from reference.server import NetworkModes, credentials_toml
+from tests.suite.runner import reference, run_suite, tagged_leftovers
+
+trustme = pytest.importorskip("trustme")
+
+
+@pytest.fixture(scope="module")
+def company_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[Path, Path]]:
+    """A CA of our own (as a corporate one) and a server certificate for 127.0.0.1 it signed."""
+    where = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(where / "ca.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(where / "server.pem"))
+    cert.private_key_pem.write_to_path(str(where / "server.key"))
+    return where / "ca.pem", (where / "server.pem", where / "server.key")
+
+
+def test_tls_with_a_corporate_ca_is_green_with_ca_bundle(company_ca, tmp_path: Path) -> None:
+    ca, (cert, key) = company_ca
+    with reference(tls=(cert, key)) as server:
+        assert server.url.startswith("https://")
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", target_settings=f'ca_bundle = "{ca}"')
+    assert result.returncode == 0, result.output[-3000:]
+    assert result.passed and not result.failed
+
+
+def test_tls_without_the_ca_is_one_line_naming_the_setting(company_ca, tmp_path: Path) -> None:
+    _, (cert, key) = company_ca
+    with reference(tls=(cert, key)) as server:
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke")
+        assert server.requests == [], "nothing reached the target"
+    assert result.returncode == 4, result.output[-3000:]
+    lines = [line for line in result.output.splitlines() if "runai-conformance:" in line and "ca_bundle" in line]
+    assert len(lines) == 1 and "not trusted" in lines[0], result.output[-2000:]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ('ca_bundle = "/nonexistent/ca.pem"', "ca_bundle '/nonexistent/ca.pem' is not a file"),
+        ('proxy = "not a url"', "proxy 'not a url' is not a proxy URL"),
+        ("timeout = -1", "timeout must be a number of seconds > 0"),
+        ('verify = "no"', "verify must be true or false"),
+        ("rate_limit = 0", "rate_limit (requests per second) must be a number of seconds > 0"),
+        ("cafile = 1", "[target] has unknown key(s) cafile"),
+    ],
+)
+def test_a_bad_network_setting_is_one_line(setting: str, words: str, tmp_path: Path) -> None:
+    with reference() as server:
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", target_settings=setting)
+        assert server.requests == []
+    assert result.returncode == 4 and words in result.output, result.output[-2000:]
+    assert "Traceback" not in result.output
+
+
+def test_a_throttling_gateway_gives_no_failure_and_the_inconclusive_count_shows(tmp_path: Path) -> None:
+    modes = NetworkModes(throttle_every=25)
+    with reference(network=modes) as server:
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke")
+        leftovers = tagged_leftovers(server)
+    assert modes.throttled > 20, "the gateway did throttle"
+    assert result.returncode == 0 and not result.failed, result.output[-3000:]
+    run = json.loads((result.report_dir / "summary.json").read_text())["run"]
+    assert run["inconclusive"] > 0 and f"{run['inconclusive']} test(s) INCONCLUSIVE" in result.output
+    assert "throttled (429): waiting" in result.output, "a wait shows"
+    assert leftovers == [], "the cleanup waits out the gateway too"
+
+
+def test_a_target_that_stops_answering_ends_the_run_in_one_line_and_a_sweep_finishes(tmp_path: Path) -> None:
+    modes = NetworkModes(stop_after=700)
+    with reference(network=modes) as server:
+        start = time.monotonic()
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", target_settings="timeout = 1")
+        took = time.monotonic() - start
+        modes.stop_after = None  # the target is back: what the run could not remove, a sweep removes
+        tag = next(
+            line.split("run tag ")[1].split(")")[0].split(";")[0]
+            for line in result.output.splitlines()
+            if "run tag " in line
+        )
+        creds = tmp_path / "sweep.toml"
+        creds.write_text(credentials_toml(server.store, server.url))
+        assert cli(["sweep", "--credentials", str(creds), "--tag", tag]) == 0
+        assert tagged_leftovers(server) == []
+    assert result.returncode == 4, result.output[-3000:]
+    stopped = [line for line in result.output.splitlines() if "the target stopped answering after" in line]
+    assert stopped and "Traceback" not in result.output, result.output[-3000:]
+    assert took < 90, f"the run took {took:.0f} s to stop"
+    assert f"runai-conformance sweep --tag {tag}" in result.output or "cleanup done" in result.output
+    assert not json.loads((result.report_dir / "summary.json").read_text())["run"]["complete"]
+
+
+def test_run_ai_token_answer_and_app_token_grant_from_the_credentials_file(tmp_path: Path) -> None:
+    with reference(token_answer="runai") as server:
+        result = run_suite(
+            server, tmp_path, "conformance/test_users_lifecycle.py", "--profile", "smoke", grant="app_token"
+        )
+        grants = [r["grant"] for r in server.requests if r["path"] == "/api/v1/token" and r.get("grant")]
+    assert result.returncode == 0, result.output[-3000:]
+    assert any(g.get("grantType") == "app_token" and g["known"] and g["secret_ok"] for g in grants), grants[:3]
