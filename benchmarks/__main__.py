@@ -42,6 +42,7 @@ import httpx
 
 from conformance.target import PROFILES
 from reference.faults import FAULTS
+from reference.server import NetworkModes
 from tests.suite.runner import ROOT, client_token, reference, run_suite, suite_api
 
 SPEC = ROOT / "specs" / "runai.json"
@@ -87,9 +88,11 @@ class SuiteRun:
     machines: float  # seconds in the state machines (conformance/test_stateful.py)
 
 
-def suite_run(profile: str, faults: tuple[str, ...], *extra: str) -> SuiteRun:
-    """One suite run against a fresh reference: time, requests, failures."""
-    with reference(*faults) as server, tempfile.TemporaryDirectory() as tmp:
+def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float = 0.0) -> SuiteRun:
+    """One suite run against a fresh reference (with `latency` seconds added to every answer): time,
+    requests, failures."""
+    modes = {"network": NetworkModes(latency=latency)} if latency else {}
+    with reference(*faults, **modes) as server, tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = run_suite(server, Path(tmp), "conformance", "--profile", profile, *extra, timeout=5400)
         wall = time.perf_counter() - start
@@ -193,7 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default="", help="comma-separated faults (default: all planted faults)")
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="runs at a time")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "latest.md")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=50.0,
+        help="ms added per answer for the latency run of the ci profile (0: no latency run)",
+    )
+    parser.add_argument("--only-latency", action="store_true", help="only the latency run (writes --out)")
     args = parser.parse_args(argv)
+    if args.only_latency:
+        table = render_latency(latency_runs(args.latency / 1000), args.latency, datetime.now(UTC))
+        args.out.write_text(table, encoding="utf-8")
+        print(table)
+        return 0
     profiles = [p for p in args.profiles.split(",") if p]
     detect = [p for p in args.detect.split(",") if p]
     faults = [f for f in args.faults.split(",") if f] or sorted(FAULTS)
@@ -253,9 +268,48 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(suite)
     costs = per_request_costs()
     table = render(rows, st, costs, faults, started)
+    if args.latency:
+        table += "\n" + render_latency(latency_runs(args.latency / 1000), args.latency, None)
     args.out.write_text(table, encoding="utf-8")
     print(table)
     return 0
+
+
+LATENCY_WORKERS = 4  # the README's suggested -n for a remote target
+
+
+def latency_runs(latency: float) -> list[tuple[str, SuiteRun]]:
+    """The ci profile against a clean reference answering at once, then with `latency` s added to every
+    answer (a remote staging is 20-150 ms away), serial and with workers: one after the other."""
+    return [
+        ("0 ms, serial", suite_run("ci", ())),
+        (f"{latency * 1000:.0f} ms, serial", suite_run("ci", (), latency=latency)),
+        (
+            f"{latency * 1000:.0f} ms, -n {LATENCY_WORKERS}",
+            suite_run("ci", (), "-n", str(LATENCY_WORKERS), latency=latency),
+        ),
+    ]
+
+
+def render_latency(runs: list[tuple[str, SuiteRun]], latency_ms: float, started: datetime | None) -> str:
+    base = runs[0][1]
+    lines = []
+    if started is not None:
+        lines += [
+            f"Measured {started:%Y-%m-%d} on one machine: {os.cpu_count()} cores "
+            f"({platform.processor() or platform.machine()}), Python {platform.python_version()}.",
+            "",
+        ]
+    lines += [
+        f"Latency: `--profile ci` against the clean reference, answering at once and with {latency_ms:.0f} ms added "
+        "to every answer, serial and with pytest-xdist workers (one run after the other).",
+        "",
+        "| run | wall time | requests | failures | / 0 ms serial |",
+        "|---|---|---|---|---|",
+    ]
+    for label, run in runs:
+        lines.append(f"| {label} | {run.wall:.1f} s | {run.requests} | {run.failed} | {run.wall / base.wall:.2f}× |")
+    return "\n".join(lines) + "\n"
 
 
 def render(rows: list[Figures], st: Figures, costs: dict[str, float], faults: list[str], started: datetime) -> str:

@@ -9,8 +9,10 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import httpx
@@ -26,6 +28,8 @@ from conformance.transport import GuardedClient
 
 __all__ = ["Api", "ContractViolation", "Ledger", "Refused", "Secret", "Tokens", "access_token", "instant", "jwt_claims"]
 
+T = TypeVar("T")
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runai-conformance")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RENEW_MARGIN = 0.2  # renew a token when less than this share of its lifetime is left
 
@@ -197,6 +201,14 @@ class Api:
         )
         return cls(target, http, Tokens(http, target.roles))
 
+    def concurrently(self, *calls: Callable[[], T]) -> list[T]:
+        """Independent requests at once: against a remote target a check that needs several answers
+        waits for the slowest, not for their sum. Results in the order given; the first error raises."""
+        if len(calls) < 2:
+            return [call() for call in calls]
+        futures = [_POOL.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
     @property
     def exercised(self) -> set[str]:
         return self.http.exercised
@@ -260,10 +272,12 @@ class Api:
         """Delete everything in the ledger, then anything else carrying this run's tag. Returns problems."""
         self.http.cleaning_up = True
         problems: list[str] = []
-        for user_id, role in list(self.ledger.users.items()):
-            problems += self.delete_user(user_id, role)
-        for tenant_id in sorted(self.ledger.tenants):
-            problems += self.delete_tenant(tenant_id)
+        deletes = [
+            *(lambda u=user_id, r=role: self.delete_user(u, r) for user_id, role in list(self.ledger.users.items())),
+            *(lambda t=tenant_id: self.delete_tenant(t) for tenant_id in sorted(self.ledger.tenants)),
+        ]
+        for found in self.concurrently(*deletes):  # eight at a time: a remote target's latency, not their sum
+            problems += found
         if self.http.gone:
             return problems  # no listing of a target that stopped answering: what is left is reported
         try:

@@ -67,11 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = option(config, "profile") or "ci"
     if profile not in PROFILES:
         raise pytest.UsageError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
-    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
-        raise pytest.UsageError(
-            "runai-conformance: -n/--dist (pytest-xdist) is not supported for the suite: its workers would "
-            "each write their own summary.json, and the gate would judge half a run; run it without -n"
-        )
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and "runai" in worker:  # an xdist worker: the controller's target and seed
+        config.option.target_url = worker["runai"]["url"]
+        config.option.credentials = worker["runai"]["credentials"]
+        config.option.hypothesis_seed = worker["runai"]["seed"]
     settings.load_profile(f"runai-{profile}")
     set_shrink_budget(PROFILES[profile].shrink_seconds)
     # One seed per run, printed in the header, so a failure replays with --hypothesis-seed.
@@ -90,12 +90,15 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise pytest.UsageError(f"--report-dir {report_dir}: cannot create it ({exc.strerror})") from None
-    clear_previous_results(report_dir)
+    if worker is None:
+        clear_previous_results(report_dir)
     if not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(report_dir / "junit.xml")
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
+    if worker is not None:  # the controller cleaned the Allure dir once; every worker adds its results
+        config.option.clean_alluredir = False
     waivers_file = option(config, "waivers")
     try:
         waivers = load_waivers(Path(waivers_file), set(operations())) if waivers_file else []
@@ -104,9 +107,76 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REPORTS] = reports = RunReports(
         report_dir, profile, waivers, certify=bool(config.getoption("certify"))
     )
-    config.pluginmanager.register(reports, "runai-conformance-reports")
+    if worker is None:  # the one process that records every test's report (xdist sends them here) and writes
+        config.pluginmanager.register(reports, "runai-conformance-reports")
     config.pluginmanager.register(reporting, "runai-conformance-reporting")
+    if is_controller(config):
+        config.pluginmanager.register(XdistController(), "runai-conformance-xdist")
+        if config.option.dist == "load":  # the tests' lengths differ a lot: an idle worker takes pending ones
+            config.option.dist = "worksteal"
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+# How long a test runs against a remote target, roughly, by module: the state machines are single long
+# tests (the critical path), the fuzzed operations next; the rest are short.
+WEIGHT = {"test_stateful": 40.0, "test_fuzz": 5.0}
+
+
+def balanced(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The items in the order that gives each of `workers` a fair share of the long tests, each share
+    starting with its longest: pytest-xdist hands out the collection in contiguous chunks (sizes as its
+    schedulers cut them), then idle workers take pending tests from busy ones. Heaviest first, each to
+    the chunk with the least weight that still has room."""
+    if workers < 2:
+        return items
+    sizes, left = [], len(items)
+    for i in range(workers):
+        sizes.append(left // (workers - i))
+        left -= sizes[-1]
+    chunks: list[list[pytest.Item]] = [[] for _ in sizes]
+    loads = [0.0] * workers
+
+    def weight(item: pytest.Item) -> float:
+        return WEIGHT.get(item.module.__name__.rsplit(".", 1)[-1], 1.0)  # type: ignore[attr-defined]
+
+    for item in sorted(items, key=weight, reverse=True):  # a stable sort: same order in every worker
+        room = [i for i in range(workers) if len(chunks[i]) < sizes[i]]
+        target = min(room, key=lambda i: loads[i])
+        chunks[target].append(item)
+        loads[target] += weight(item)
+    return [item for chunk in chunks for item in chunk]
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """Whether this process hands the tests to pytest-xdist workers (-n N) instead of running them."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+class XdistController:
+    """With -n N the tests run in N worker processes, concurrently: where the target is far away that is
+    most of a run's time. The controller checks the target once (one line on a bad one), starts the
+    embedded server once, and gives every worker the same target and seed; each worker builds its own
+    run (its own run tag, ledger and cleanup, so no worker's sweep can touch another's resources) and
+    sends its reports back here, where the one summary.json, matrix and JUnit file are written."""
+
+    def __init__(self) -> None:
+        self.workers: list[dict[str, Any]] = []
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        state = node.config.stash[STATE]
+        credentials = state.target.credentials_file
+        node.workerinput["runai"] = {
+            "url": state.target.url,
+            "credentials": str(credentials) if credentials else None,
+            "seed": state.seed,
+        }
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        if "runai" in output:
+            self.workers.append(output["runai"])
 
 
 def clear_previous_results(report_dir: Path) -> None:
@@ -195,10 +265,23 @@ def preflight(http: GuardedClient, tokens: Tokens, target: Target) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With -n N, the controller checks the target before any worker starts (one line on a bad one)."""
+    if is_suite_run(session.config) and is_controller(session.config) and not session.config.option.collectonly:
+        start_run(session)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
-    if not is_suite_run(config) or not session.items or config.option.collectonly:
+    if not is_suite_run(config) or not session.items or config.option.collectonly or is_controller(config):
         return
+    start_run(session)
+
+
+def start_run(session: pytest.Session) -> None:
+    """Build the run (target, client, ledger; the embedded server if needed) and check the target."""
+    config = session.config
     try:
         config.stash[STATE] = state = build_state(config)
     except ConfigError as exc:
@@ -209,7 +292,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     install_interrupt_handler(session, state)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
-        reporter.write_line(f"runai-conformance: target {state.target.describe()}")
+        workers = f"; {config.option.numprocesses} workers (-n)" if is_controller(config) else ""
+        reporter.write_line(f"runai-conformance: target {state.target.describe()}{workers}")
 
         def notice(text: str) -> None:
             reporter.ensure_newline()
@@ -263,6 +347,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for rule_id in reporting.item_rules(item):
             item.add_marker(getattr(pytest.mark, rule_id))
             item.extra_keyword_matches.add(rule_id)
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # with -n N, the long tests spread over the workers (every worker sorts alike)
+        items[:] = balanced(items, int(worker.get("workercount", 1)))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -300,30 +387,31 @@ def _give_distinct_nodeid(item: pytest.Item, label: str) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = session.config.stash.get(STATE, None)
-    reports = session.config.stash.get(REPORTS, None)
+    config = session.config
+    state = config.stash.get(STATE, None)
+    reports = config.stash.get(REPORTS, None)
+    worker = hasattr(config, "workerinput")
     if state is None:
-        if reports is not None and session.items and not session.config.option.collectonly:
+        started = session.items or is_controller(config)
+        if reports is not None and not worker and started and not config.option.collectonly:
             # the run stopped before its first test: its summary says so, so no gate reads it as a verdict
-            seed = session.config.option.hypothesis_seed
-            write_reports(session, reports, target=option(session.config, "target_url") or "", seed=seed, run_tag="")
+            seed = config.option.hypothesis_seed
+            write_reports(session, reports, target=option(config, "target_url") or "", seed=seed, run_tag="")
         return
     if state.closed:
         return
     state.closed = True
     state.api.http.pending_interrupt = False  # the interrupt has stopped the tests; the cleanup runs
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    controller = config.pluginmanager.get_plugin("runai-conformance-xdist")
     gone = state.api.http.gone
     if gone:  # one try at the cleanup, with a short deadline: the first request without an answer ends it
         http = state.api.http
         short = min(5.0, http.network.read_timeout)
         http.gone, http.timeout = None, httpx.Timeout(short, connect=min(3.0, http.network.connect_timeout))
         http._unanswered = http.network.give_up_after - 1
-        session.exitstatus = 4
-        if reporter:
-            reporter.write_line(f"runai-conformance: {gone}: the run stops; no verdict", red=True)
     try:
-        if not state.target.read_only:
+        if not state.target.read_only and controller is None:  # the controller created nothing
             state.cleanup_problems = state.api.cleanup()
     except KeyboardInterrupt:
         state.cleanup_problems = ["the cleanup was interrupted"]
@@ -335,28 +423,44 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.api.http.close()
         if state.embedded:
             state.embedded.stop()
+    runs = [{"run_tag": state.target.run_tag, "cleanup_problems": state.cleanup_problems, "gone": gone}]
+    if worker:  # the controller reports for every worker
+        config.workeroutput["runai"] = runs[0]  # type: ignore[attr-defined]
+        return
+    if controller is not None:
+        runs = controller.workers or []
+    gone = next((run["gone"] for run in runs if run["gone"]), None)
+    if gone:
+        session.exitstatus = 4
+        if reporter:
+            reporter.write_line(f"runai-conformance: {gone}: the run stops; no verdict", red=True)
+    tags = " ".join(run["run_tag"] for run in runs) or state.target.run_tag
+    try:
         if reports is not None:
             write_reports(
                 session,
                 reports,
                 target=state.target.url,
                 seed=state.seed,
-                run_tag=state.target.run_tag,
+                run_tag=tags,
                 target_id="embedded reference server" if state.target.embedded else None,
             )
+    finally:
         redact_report_files(state.target.report_dir, state.redact)
     if reporter:
-        if state.cleanup_problems:
-            reporter.write_line(
-                f"runai-conformance: cleanup left {len(state.cleanup_problems)} problem(s): {state.cleanup_problems[:5]}; "
-                f"remove what is left with: runai-conformance sweep --tag {state.target.run_tag} "
-                f"--target-url {state.target.url} --credentials FILE",
-                red=True,
-            )
-        else:
-            reporter.write_line(
-                f"runai-conformance: cleanup done; nothing tagged {state.target.run_tag} is left on {state.target.url}"
-            )
+        for run in runs:
+            tag, problems = run["run_tag"], run["cleanup_problems"]
+            if problems:
+                reporter.write_line(
+                    f"runai-conformance: cleanup left {len(problems)} problem(s): {problems[:5]}; "
+                    f"remove what is left with: runai-conformance sweep --tag {tag} "
+                    f"--target-url {state.target.url} --credentials FILE",
+                    red=True,
+                )
+            else:
+                reporter.write_line(
+                    f"runai-conformance: cleanup done; nothing tagged {tag} is left on {state.target.url}"
+                )
 
 
 # ------------------------------------------------------------------------------ per test

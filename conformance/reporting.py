@@ -58,7 +58,7 @@ def completion(session: pytest.Session, reports: RunReports) -> Completion:
             stopped = str(reason)
     return Completion(
         exit_status=int(session.exitstatus),
-        collected=len(getattr(session, "items", []) or []),
+        collected=len(getattr(session, "items", []) or []) or int(getattr(session, "testscollected", 0) or 0),
         interrupted=interrupted,
         stopped=stopped,
         certify=reports.certify,

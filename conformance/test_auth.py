@@ -71,13 +71,13 @@ def auth_pool(api: Api) -> dict[str, Any]:
     that user's own token: the bad tokens for /me/password are made from it, never from a role's."""
     if api.target.read_only:
         return {"user_id": api.ledger.nonexistent_user_id(), "tenant_id": None, "user_token": None}
-    user = api.create_user("auth-target")
+    user = api.create_user(f"auth-target-{secrets.token_hex(2)}")  # unique: the fixture may be made again (-n)
     tenant_id = None
     if api.target.has_role("operator"):
         created = api.create_tenant()
         if created.status_code == 201:
             tenant_id = created.json()["tenant"]["id"]
-    me = api.create_user("auth-me")
+    me = api.create_user(f"auth-me-{secrets.token_hex(2)}")
     user_token = access_token(api.tokens.user_token(me["username"], me["tempPassword"]))
     return {"user_id": user["id"], "tenant_id": tenant_id, "user_token": user_token}
 

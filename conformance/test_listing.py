@@ -7,6 +7,7 @@ shared target meanwhile cannot cause a false failure."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -41,12 +42,18 @@ class Population:
         return ", ".join(sorted(u["username"].removeprefix(self.tag) for u in self.users if u["id"] in ids)) or "none"
 
 
+POPULATIONS = itertools.count()
+
+
 @pytest.fixture(scope="module")
 def population(api: Api) -> Population:
     """Eight tagged users; two have logged in (lastLogin), one had its password reset (updatedAt)."""
     if api.target.read_only:
         pytest.skip("read-only run: the listing properties create their own users to list")
-    made = [api.create_user(f"pop-{name}") for name in NAMES]  # other tests share the run tag, not "-pop-"
+    # other tests share the run tag, not this prefix; a new one each time the fixture is made (with -n N a
+    # worker can run this module's tests in two stretches, and the first population is still there)
+    prefix = f"pop{next(POPULATIONS)}-"
+    made = [api.create_user(f"{prefix}{name}") for name in NAMES]
     for user in made[1:3]:
         api.expect(
             api.tokens.user_token(user["username"], user["tempPassword"]), "AUTH-3", 200, "logging a population user in"
@@ -62,7 +69,7 @@ def population(api: Api) -> Population:
             "admin",
             "GET",
             "/api/v1/users",
-            params={"filterBy": f"username=@{api.ledger.tagged('pop-')}", "limit": MAX_LIMIT},
+            params={"filterBy": f"username=@{api.ledger.tagged(prefix)}", "limit": MAX_LIMIT},
         ),
         "LIST-2",
         200,
@@ -75,7 +82,7 @@ def population(api: Api) -> Population:
             f"filterBy username=@<run tag> shows {len(users)} of the {len(made)} users just created",
             operation="get_users",
         )
-    return Population(api.ledger.tagged("pop-"), users)
+    return Population(api.ledger.tagged(prefix), users)
 
 
 def property_settings(api: Api) -> settings:

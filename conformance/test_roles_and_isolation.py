@@ -3,6 +3,7 @@ from the credentials file skips its tests with a reason naming the role."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ def victim(api: Api) -> dict[str, Any]:
     """A user of this run in the admin's tenant, that other roles try to touch."""
     if api.target.read_only:
         pytest.skip("read-only run: these tests create a user to protect")
-    return api.create_user("victim")
+    return api.create_user(f"victim-{secrets.token_hex(2)}")  # unique: the fixture may be made again (-n)
 
 
 def still_intact(api: Api, victim: dict[str, Any], rule_id: str) -> None:

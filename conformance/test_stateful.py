@@ -277,10 +277,11 @@ class UsersMachine(RuleBasedStateMachine):
         if not self.model:
             return
         params = {"filterBy": f"username=@{self.tag}", "limit": pagination.MAX_LIMIT}
-        listed = {
-            u["id"]
-            for u in self.api.expect(self.call("GET", "/api/v1/users", params=params), "LIST-1", 200, "listing").json()
-        }
+        listing, counting = self.api.concurrently(
+            lambda: self.call("GET", "/api/v1/users", params=params),
+            lambda: self.call("GET", "/api/v1/users/count", params={"filterBy": params["filterBy"]}),
+        )
+        listed = {u["id"] for u in self.api.expect(listing, "LIST-1", 200, "listing").json()}
         expected = {u.id for u in self.live()}
         if listed != expected:
             rule_id = "USR-6" if listed - expected else "LIST-1"
@@ -289,16 +290,7 @@ class UsersMachine(RuleBasedStateMachine):
                 f"the list shows {len(listed)} of this machine's users, the model {len(expected)}: extra {sorted(listed - expected)}, missing {sorted(expected - listed)}",
                 operation="get_users",
             )
-        count = (
-            self.api.expect(
-                self.call("GET", "/api/v1/users/count", params={"filterBy": params["filterBy"]}),
-                "LIST-7",
-                200,
-                "counting",
-            )
-            .json()
-            .get("count")
-        )
+        count = self.api.expect(counting, "LIST-7", 200, "counting").json().get("count")
         if count != len(expected):
             raise ContractViolation(
                 "USR-6" if count > len(expected) else "LIST-7",
@@ -308,14 +300,15 @@ class UsersMachine(RuleBasedStateMachine):
 
     @invariant()
     def revoked_tokens_stay_dead(self) -> None:
-        for model in self.model.values():
-            for token in model.dead_tokens[-1:]:
-                if self.token_state(token) != 401:
-                    rule_id = "USR-6" if model.deleted else "AUTH-4"
-                    raise ContractViolation(
-                        rule_id,
-                        f"a token of {'deleted' if model.deleted else 'logged-out'} user {model.username} still authenticates",
-                    )
+        checks = [(model, token) for model in self.model.values() for token in model.dead_tokens[-1:]]
+        states = self.api.concurrently(*(lambda token=token: self.token_state(token) for _, token in checks))
+        for (model, _), state in zip(checks, states, strict=True):
+            if state != 401:
+                rule_id = "USR-6" if model.deleted else "AUTH-4"
+                raise ContractViolation(
+                    rule_id,
+                    f"a token of {'deleted' if model.deleted else 'logged-out'} user {model.username} still authenticates",
+                )
 
 
 @contract_rule(
@@ -466,15 +459,12 @@ class TenantsMachine(RuleBasedStateMachine):
     def lists_match_the_model(self) -> None:
         if not self.model:
             return
-        plain = {
-            t["id"]: t for t in self.api.expect(self.call("GET", "/api/v1/tenants"), "TEN-5", 200, "listing").json()
-        }
-        every = {
-            t["id"]: t
-            for t in self.api.expect(
-                self.call("GET", "/api/v1/tenants", params={"deleted": "true"}), "TEN-5", 200, "listing with deleted"
-            ).json()
-        }
+        plain_answer, every_answer = self.api.concurrently(
+            lambda: self.call("GET", "/api/v1/tenants"),
+            lambda: self.call("GET", "/api/v1/tenants", params={"deleted": "true"}),
+        )
+        plain = {t["id"]: t for t in self.api.expect(plain_answer, "TEN-5", 200, "listing").json()}
+        every = {t["id"]: t for t in self.api.expect(every_answer, "TEN-5", 200, "listing with deleted").json()}
         for model in self.model.values():
             if model.state == "live" and (model.id not in plain or model.id not in every):
                 raise ContractViolation(

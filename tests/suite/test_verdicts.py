@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main as cli
-from tests.suite.runner import ROOT, SEED, SuiteResult, reference, run_suite
+from tests.suite.runner import ROOT, SEED, SuiteResult, reference, run_suite, tagged_leftovers
 
 PART = "conformance/test_users_lifecycle.py"
 
@@ -177,6 +177,24 @@ def test_a_printed_fuzz_node_id_reruns_its_test(tmp_path: Path) -> None:
     assert result.returncode == 0 and "1 passed" in result.output, result.output[-2000:]
 
 
+def test_workers_give_the_same_rule_statuses_as_a_serial_run(tmp_path: Path) -> None:
+    """-n 2: the workers' reports merge into one summary.json, matrix and JUnit file, rule for rule
+    what a serial run of the same seed says, on a planted fault."""
+    statuses = {}
+    for label, extra in (("serial", ()), ("workers", ("-n", "2"))):
+        (tmp_path / label).mkdir()
+        with reference("usr-reset-repeats-password") as server:
+            result = run_suite(server, tmp_path / label, "conformance", "--profile", "smoke", *extra)
+            assert tagged_leftovers(server) == [], "every worker cleans up after itself"
+        assert result.returncode == 1, result.output[-3000:]
+        data = summary_of(result.report_dir)
+        assert data["run"]["complete"] and data["run"]["tests_run"] == data["run"]["tests_collected"] > 100
+        assert result.failed_rules == {"USR-8"} and len(result.passed) > 100, "JUnit holds every worker's tests"
+        statuses[label] = {r: e["status"] for r, e in data["rules"].items()}
+    assert statuses["workers"] == statuses["serial"]
+    assert len(data["run_tag"].split()) == 2, "each worker has its own run tag"
+
+
 def _one_line_refusal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "conformance", "--profile", "smoke", *args],
@@ -196,7 +214,6 @@ def test_a_dead_token_exits_4_in_one_line(tmp_path: Path) -> None:
     ("args", "words"),
     [
         (("--hypothesis-seed=abc",), "--hypothesis-seed 'abc' is not an integer"),
-        (("-n", "2"), "-n/--dist (pytest-xdist) is not supported"),
     ],
 )
 def test_bad_run_settings_are_one_line(args: tuple[str, ...], words: str) -> None:
