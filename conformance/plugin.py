@@ -413,8 +413,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         if not state.target.read_only and controller is None:  # the controller created nothing
             state.cleanup_problems = state.api.cleanup()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C during the cleanup: what is left is reported with its sweep command
         state.cleanup_problems = ["the cleanup was interrupted"]
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
     except pytest.skip.Exception as exc:  # a role missing, a target gone: what is left is reported
         state.cleanup_problems = [f"the cleanup stopped: {exc.msg}"]
     except Exception as exc:  # a cleanup that breaks is reported with the sweep that finishes it, never raised

@@ -114,3 +114,44 @@ def test_run_ai_token_answer_and_app_token_grant_from_the_credentials_file(tmp_p
         grants = [r["grant"] for r in server.requests if r["path"] == "/api/v1/token" and r.get("grant")]
     assert result.returncode == 0, result.output[-3000:]
     assert any(g.get("grantType") == "app_token" and g["known"] and g["secret_ok"] for g in grants), grants[:3]
+
+
+def test_ctrl_c_during_the_cleanup_is_one_line_with_the_sweep_command(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.suite.runner import ROOT, SEED
+
+    modes = NetworkModes()
+    with reference(network=modes) as server:
+        creds = tmp_path / "credentials.toml"
+        creds.write_text(credentials_toml(server.store, server.url))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "conformance/test_users_lifecycle.py", "-p", "no:cacheprovider", "-q",
+             "--credentials", str(creds), "--report-dir", str(tmp_path / "reports"), "--profile", "smoke",
+             f"--hypothesis-seed={SEED}"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        seen = ""
+        assert proc.stdout is not None
+        while "[100%]" not in seen:  # the last test is done: the cleanup starts (no newline yet)
+            char = proc.stdout.read(1)
+            assert char, seen[-2000:]
+            seen += char
+        modes.latency = 1.0  # a slow target: the cleanup is still going when Ctrl-C comes
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+        output = seen + rest
+        modes.latency = 0.0
+        tag = output.split("run tag ")[1].split(")")[0].split(";")[0]
+        sweep = tmp_path / "sweep.toml"
+        sweep.write_text(credentials_toml(server.store, server.url))
+        assert cli(["sweep", "--credentials", str(sweep), "--tag", tag]) == 0
+        assert tagged_leftovers(server) == []
+    assert proc.returncode == 2, output[-3000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+    assert "the cleanup was interrupted" in output and f"runai-conformance sweep --tag {tag}" in output
