@@ -6,6 +6,10 @@ where the network, not the target, is the problem."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import pytest
 
 from conformance.cli import main as cli
 from reference.server import NetworkModes, credentials_toml
-from tests.suite.runner import reference, run_suite, tagged_leftovers
+from tests.suite.runner import ROOT, SEED, reference, run_suite, tagged_leftovers
 
 trustme = pytest.importorskip("trustme")
 
@@ -117,13 +121,6 @@ def test_run_ai_token_answer_and_app_token_grant_from_the_credentials_file(tmp_p
 
 
 def test_ctrl_c_during_the_cleanup_is_one_line_with_the_sweep_command(tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.suite.runner import ROOT, SEED
-
     modes = NetworkModes()
     with reference(network=modes) as server:
         creds = tmp_path / "credentials.toml"

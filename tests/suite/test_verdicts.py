@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main as cli
+from reference.server import credentials_toml
 from tests.suite.runner import ROOT, SEED, SuiteResult, reference, run_suite, tagged_leftovers
 
 PART = "conformance/test_users_lifecycle.py"
@@ -47,8 +49,6 @@ def test_a_complete_run_says_so(green: SuiteResult) -> None:
 def test_an_interrupted_run_fails_the_gate(green: SuiteResult, tmp_path: Path) -> None:
     with reference() as server:
         creds = tmp_path / "credentials.toml"
-        from reference.server import credentials_toml
-
         creds.write_text(credentials_toml(server.store, server.url))
         report_dir = tmp_path / "reports"
         command = [
@@ -252,8 +252,6 @@ def test_against_prism_with_a_fixed_token_the_run_is_red_on_contract_rules_witho
     prism = _prism()
     if prism is None:
         pytest.skip("npm or the npm registry is not reachable: cannot install @stoplight/prism-cli")
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
