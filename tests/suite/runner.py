@@ -3,6 +3,7 @@ reference server started here, and read what it reported."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -53,6 +54,31 @@ def read_junit(path: Path) -> tuple[dict[str, set[str]], set[str], set[str]]:
     return failed, passed, skipped
 
 
+PYTEST = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q")
+
+
+def suite_args(credentials: Path, report_dir: Path) -> list[str]:
+    """The options every self-test's suite run has: its credentials file, its report dir, the fixed seed."""
+    return ["--credentials", str(credentials), "--report-dir", str(report_dir), f"--hypothesis-seed={SEED}"]
+
+
+def run_pytest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`pytest ARGS` in the project as a user types it, waited for, output captured."""
+    return subprocess.run([*PYTEST, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def start_suite(server: RunningServer, tmp: Path, *args: str) -> subprocess.Popen[str]:
+    """`pytest ARGS` against `server` (reports in tmp/reports), started and left running for a test that
+    interrupts it; stdout unbuffered (stderr joined), so the test can follow it as it goes."""
+    creds = tmp / "credentials.toml"
+    creds.write_text(credentials_toml(server.store, server.url))
+    return subprocess.Popen(
+        [*PYTEST, *suite_args(creds, tmp / "reports"), *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
 def run_suite(
     server: RunningServer,
     tmp: Path,
@@ -74,11 +100,7 @@ def run_suite(
         text = re.sub(rf"(?ms)^\[roles\.{role}\]\n.*?(?=^\[|\Z)", "", text)
     creds.write_text(text)
     report_dir = tmp / "reports"
-    command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-        "--credentials", str(creds), "--report-dir", str(report_dir), f"--hypothesis-seed={SEED}", *args,
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    done = run_pytest(*suite_args(creds, report_dir), *args, timeout=timeout)
     result = SuiteResult(done.returncode, done.stdout + done.stderr, report_dir)
     junit = report_dir / "junit.xml"
     if junit.exists():

@@ -6,10 +6,7 @@ where the network, not the target, is the problem."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import pytest
 
 from conformance.cli import main as cli
 from reference.server import NetworkModes, credentials_toml
-from tests.suite.runner import ROOT, SEED, reference, run_suite, tagged_leftovers
+from tests.suite.runner import reference, run_suite, start_suite, tagged_leftovers
 
 trustme = pytest.importorskip("trustme")
 
@@ -123,15 +120,7 @@ def test_run_ai_token_answer_and_app_token_grant_from_the_credentials_file(tmp_p
 def test_ctrl_c_during_the_cleanup_is_one_line_with_the_sweep_command(tmp_path: Path) -> None:
     modes = NetworkModes()
     with reference(network=modes) as server:
-        creds = tmp_path / "credentials.toml"
-        creds.write_text(credentials_toml(server.store, server.url))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "conformance/test_users_lifecycle.py", "-p", "no:cacheprovider", "-q",
-             "--credentials", str(creds), "--report-dir", str(tmp_path / "reports"), "--profile", "smoke",
-             f"--hypothesis-seed={SEED}"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        proc = start_suite(server, tmp_path, "conformance/test_users_lifecycle.py", "--profile", "smoke")
         seen = ""
         assert proc.stdout is not None
         while "[100%]" not in seen:  # the last test is done: the cleanup starts (no newline yet)

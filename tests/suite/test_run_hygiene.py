@@ -17,7 +17,16 @@ from pathlib import Path
 from conformance import test_users_lifecycle as lifecycle
 from conformance.cli import main
 from reference.server import credentials_toml
-from tests.suite.runner import ROOT, SEED, reference, run_suite, suite_api, tagged_leftovers, untouched_snapshot
+from tests.suite.runner import (
+    ROOT,
+    reference,
+    run_pytest,
+    run_suite,
+    start_suite,
+    suite_api,
+    tagged_leftovers,
+    untouched_snapshot,
+)
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REFERENCE_TEMP_PASSWORD = re.compile(r"[A-Za-z0-9_-]{22}-Tp1")  # the shape of the reference's temporary passwords
@@ -70,14 +79,7 @@ def test_no_secret_in_any_report_file_even_when_the_target_leaks_them(tmp_path: 
 
 def test_interrupted_run_leaves_nothing_tagged(tmp_path: Path) -> None:
     with reference() as server:
-        creds = tmp_path / "credentials.toml"
-        creds.write_text(credentials_toml(server.store, server.url))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "conformance/test_fuzz.py", "-p", "no:cacheprovider", "-q",
-             "--credentials", str(creds), "--report-dir", str(tmp_path / "reports"), "--profile", "nightly",
-             f"--hypothesis-seed={SEED}"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        proc = start_suite(server, tmp_path, "conformance/test_fuzz.py", "--profile", "nightly")
         deadline = time.monotonic() + 60
         while not tagged_leftovers(server) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -91,10 +93,7 @@ def test_interrupted_run_leaves_nothing_tagged(tmp_path: Path) -> None:
 
 
 def run_with(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "-q", "--report-dir", str(tmp_path / "r"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_pytest("conformance", "--report-dir", str(tmp_path / "r"), *args)
 
 
 def assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> None:

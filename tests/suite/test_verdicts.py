@@ -10,15 +10,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from conformance.cli import main as cli
-from reference.server import credentials_toml
-from tests.suite.runner import ROOT, SEED, SuiteResult, reference, run_suite, tagged_leftovers
+from tests.suite.runner import ROOT, SuiteResult, reference, run_pytest, run_suite, start_suite, tagged_leftovers
 
 PART = "conformance/test_users_lifecycle.py"
 
@@ -47,15 +45,9 @@ def test_a_complete_run_says_so(green: SuiteResult) -> None:
 
 
 def test_an_interrupted_run_fails_the_gate(green: SuiteResult, tmp_path: Path) -> None:
+    report_dir = tmp_path / "reports"
     with reference() as server:
-        creds = tmp_path / "credentials.toml"
-        creds.write_text(credentials_toml(server.store, server.url))
-        report_dir = tmp_path / "reports"
-        command = [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "conformance", "--profile", "smoke",
-            "--credentials", str(creds), "--report-dir", str(report_dir), f"--hypothesis-seed={SEED}",
-        ]  # fmt: skip
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = start_suite(server, tmp_path, "conformance", "--profile", "smoke")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(server.requests) < 200:  # well into the tests
             time.sleep(0.05)
@@ -76,29 +68,10 @@ def test_an_interrupted_run_fails_the_gate(green: SuiteResult, tmp_path: Path) -
 def test_a_run_that_never_started_over_an_old_green_summary_fails_the_gate(green: SuiteResult, tmp_path: Path) -> None:
     report_dir = tmp_path / "reports"
     shutil.copytree(green.report_dir, report_dir)  # last night's green verdict is still there
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "conformance",
-            "--profile",
-            "smoke",
-            "--target-url",
-            "http://127.0.0.1:9",
-            "--token",
-            "x.y.z",
-            "--report-dir",
-            str(report_dir),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_pytest(
+        "conformance", "--profile", "smoke", "--target-url", "http://127.0.0.1:9", "--token", "x.y.z",
+        "--report-dir", str(report_dir),
+    )  # fmt: skip
     assert done.returncode == 4, done.stdout[-2000:]
     data = summary_of(report_dir)
     assert not data["run"]["complete"] and data["run"]["tests_run"] == 0
@@ -159,19 +132,13 @@ def test_a_rule_id_selects_the_tests_proving_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.output[-3000:]
     tests = summary_of(result.report_dir)["tests"]
     assert len(tests) >= 2 and all("USR-8" in t["rules"] for t in tests), [(t["id"], t["rules"]) for t in tests]
-    marked = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co", "conformance", "-m", "USR-8"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    marked = run_pytest("--co", "conformance", "-m", "USR-8")
     assert {line for line in marked.stdout.splitlines() if "::" in line} == {t["id"] for t in tests}
 
 
 def test_a_printed_fuzz_node_id_reruns_its_test(tmp_path: Path) -> None:
     with reference() as server:
-        listed = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co", "conformance/test_fuzz.py"],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        listed = run_pytest("--co", "conformance/test_fuzz.py")
         node = next(line for line in listed.stdout.splitlines() if "[GET /api/v1/users/{userId}]" in line)
         result = run_suite(server, tmp_path, node, "--profile", "smoke")
     assert result.returncode == 0 and "1 passed" in result.output, result.output[-2000:]
@@ -196,10 +163,7 @@ def test_workers_give_the_same_rule_statuses_as_a_serial_run(tmp_path: Path) -> 
 
 
 def _one_line_refusal(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "conformance", "--profile", "smoke", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_pytest("conformance", "--profile", "smoke", *args)
 
 
 def test_a_dead_token_exits_4_in_one_line(tmp_path: Path) -> None:
@@ -269,29 +233,10 @@ def test_against_prism_with_a_fixed_token_the_run_is_red_on_contract_rules_witho
             except OSError:
                 time.sleep(0.2)
         report_dir = tmp_path / "reports"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "conformance",
-                "--profile",
-                "smoke",
-                "--target-url",
-                url,
-                "--token",
-                "prism.accepts.anything",
-                "--report-dir",
-                str(report_dir),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = run_pytest(
+            "conformance", "--profile", "smoke", "--target-url", url, "--token", "prism.accepts.anything",
+            "--report-dir", str(report_dir), timeout=600,
+        )  # fmt: skip
     finally:
         mock.terminate()
         mock.wait(timeout=30)
