@@ -17,8 +17,9 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -87,6 +88,8 @@ class Operation:
 
 
 def error(status: int, message: str, faults: Faults | None = None) -> Response:
+    if status == 401 and faults is not None and faults.on("err-401-empty-body"):
+        return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     code = 400 if status == 409 and faults is not None and faults.on("err-conflict-code-400") else status
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
@@ -144,6 +147,15 @@ class ReferenceApp:
         self.token_answer = token_answer
         self.issued = issued  # when given, every token signed is appended (self-tests look for leaks)
         self.deleted_user_ids: set[str] = set()  # for usr-delete-twice-204
+        # What a few planted faults remember beside the store: the rows of deleted users (a soft delete that
+        # some queries forget), the id a deletion freed, each user's latest token and the tokens a logout
+        # revoked one by one, and the password a /me/password replaced.
+        self.deleted_users: dict[str, sqlite3.Row] = {}
+        self.freed_user_ids: dict[int, str] = {}
+        self.latest_user_tokens: dict[str, str] = {}
+        self.revoked_tokens: set[str] = set()
+        self.replaced_password_hashes: dict[str, str] = {}
+        self.hard_deletion_log: list[dict[str, Any]] = []  # hard-deleted tenants, for ten-hard-deleted-in-deleted-list
         self.spec = self._validation_spec(load_spec())
         self.openapi = OpenAPI.from_dict(self.spec)
         self.operations = self._operations()
@@ -159,10 +171,45 @@ class ReferenceApp:
             schemas["UserCreationRequest"]["properties"]["email"]["pattern"] = "^[^@\\s]+@[^@\\s]+$"
         if self.faults.on("err-lenient-notify-type"):
             schemas["UserCreationRequest"]["properties"]["notify"].pop("type")
+        if self.faults.on("usr-email-255-accepted"):
+            schemas["UserCreationRequest"]["properties"]["email"]["maxLength"] = 255
+        new_password = schemas["UserChangePasswordRequest"]["properties"]["newPassword"]
+        if self.faults.on("usr-me-password-max-256"):
+            new_password["maxLength"] = 256
+        if self.faults.on("usr-me-password-min-9"):
+            new_password["minLength"] = 9
+        if self.faults.on("err-enum-unchecked"):
+            schemas["TenantCreationRequest"]["properties"]["contractType"].pop("enum")
+        if self.faults.on("err-negative-tenant-id-404"):
+            spec["components"]["parameters"]["tenantId"]["schema"].pop("minimum")
         if self.faults.on("ten-role-null-rejected"):
             schemas["Roles"]["enum"] = [v for v in schemas["Roles"]["enum"] if v is not None]
         if self.faults.on("list-negative-offset-accepted"):
             spec["components"]["parameters"]["Offset"]["schema"].pop("minimum")
+        parameters = spec["components"]["parameters"]
+        term = parameters["usersFilterBy"]["schema"]["items"]
+        if self.faults.on("list-unknown-field-ignored"):  # any `name op value`; _term skips names it does not know
+            term["pattern"] = term["pattern"].replace(f"({'|'.join(FILTER_FIELDS)})", "[A-Za-z]+")
+        if self.faults.on("list-unknown-operator-lenient"):
+            term["pattern"] = term["pattern"].replace("(==|<=|>=|=@)", "(==|<=|>=|=@|<|>)")
+        if self.faults.on("list-empty-value-ignored"):
+            term["pattern"] = term["pattern"].replace(".+$", ".*$")
+        sort_fields = schemas["UsersFilterSortFields"]["enum"]
+        if self.faults.on("list-sort-unknown-ignored"):  # the enum grew the User properties; the sorter knows none
+            sort_fields += [p for p in schemas["User"]["properties"] if p not in sort_fields]
+        if self.faults.on("list-sort-type-400"):
+            sort_fields.remove("type")
+        if self.faults.on("list-limit-501-accepted"):
+            parameters["limit"]["schema"]["maximum"] = 501
+        if self.faults.on("list-default-limit-100"):
+            parameters["limit"]["schema"]["default"] = 100
+        if self.faults.on("list-sort-default-desc"):
+            parameters["SortOrder"]["schema"]["default"] = "desc"
+        tenant = schemas["TenantCreationRequest"]["properties"]
+        if self.faults.on("ten-name-trailing-hyphen-accepted"):
+            tenant["name"]["pattern"] = tenant["name"]["pattern"].rstrip("$")
+        if self.faults.on("ten-email-unchecked"):
+            tenant["email"].pop("pattern")
         return spec
 
     def _operations(self) -> dict[tuple[str, str], Operation]:
@@ -233,14 +280,23 @@ class ReferenceApp:
         async def dispatch(request: Request) -> Response:
             operation = self.operations[(template, request.method if request.method != "HEAD" else "GET")]
             note = request.scope.get(LOG_NOTE)
+            principal: Principal | None = None
             try:
                 principal = self.authenticate(request)
                 if note is not None:
                     note["principal"] = principal.identity
-                self.authorize(principal, operation)
-                params, body = await self.validate(request, operation)
+                self.authorize(principal, operation, request.query_params.get("deleted"))
+                try:
+                    params, body = await self.validate(request, operation)
+                except ApiError:
+                    if operation.operation_id == "create_user" and self.faults.on("err-rejected-create-still-inserts"):
+                        await self._insert_before_validating(principal, request)
+                    raise
                 response = await operation.handler(principal, params, body, request.path_params)
             except ApiError as exc:
+                if principal is None and operation.operation_id == "count_users" and self.faults.on("auth-count-open"):
+                    # meant for a public status page: without a valid token it counts every tenant's users
+                    return JSONResponse({"count": len(self.store.read("SELECT id FROM users"))})
                 return error(exc.status, exc.message, self.faults)
             if note is not None and response.status_code == 201:
                 created = json.loads(bytes(response.body))
@@ -255,6 +311,8 @@ class ReferenceApp:
     # ------------------------------------------------------------------ auth
 
     def authenticate(self, request: Request) -> Principal:
+        if "authorization" not in request.headers and self.faults.on("auth-no-token-403"):
+            raise ApiError(403, "access denied")
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -266,7 +324,11 @@ class ReferenceApp:
                 now=time.time(),
                 allow_alg_none=self.faults.on("auth-accepts-alg-none"),
                 check_exp=not self.faults.on("auth-accepts-expired"),
+                check_signature=not self.faults.on("auth-signature-unchecked"),
+                require_exp=not self.faults.on("auth-token-without-exp"),
             )
+        except tokens.MalformedToken as exc:
+            raise ApiError(400 if self.faults.on("auth-malformed-token-400") else 401, str(exc)) from None
         except tokens.InvalidToken as exc:
             raise ApiError(401, str(exc)) from None
         kind = payload.get("kind")
@@ -279,20 +341,24 @@ class ReferenceApp:
             user = self.store.user(str(payload.get("uid")), None)
             if user is None:
                 raise ApiError(401, "the user no longer exists")
-            revoked = float(payload.get("iat", 0)) <= user["tokens_valid_after"]
+            revoked = float(payload.get("iat", 0)) <= user["tokens_valid_after"] or token.strip() in self.revoked_tokens
             if revoked and not self.faults.on("auth-logout-keeps-tokens"):
                 raise ApiError(401, "the token was revoked by a logout")
             return Principal(user["username"], "user", user["tenant_id"], user["id"])
         raise ApiError(401, "malformed token")
 
-    def authorize(self, principal: Principal, operation: Operation) -> None:
+    def authorize(self, principal: Principal, operation: Operation, deleted: str | None = None) -> None:
         role = principal.role
         if operation.access == "tenants":
             allowed = role == "operator" or (
                 self.faults.on("auth-admin-sees-tenants") and role == "admin" and operation.method == "GET"
             )
+            if operation.operation_id == "get_tenants" and deleted == "true":  # a permission of its own, unmapped
+                allowed = allowed and not self.faults.on("auth-operator-no-deleted-list")
         elif operation.access == "users-read":
             allowed = role in ("admin", "viewer")
+            if role == "viewer" and operation.operation_id == "get_user_by_id":
+                allowed = not self.faults.on("auth-viewer-cannot-read-user")
         elif operation.access == "users-write":
             allowed = role == "admin" or (role == "viewer" and self.faults.on("auth-viewer-can-write"))
         else:  # me
@@ -315,8 +381,11 @@ class ReferenceApp:
         """The token answer: ours (accessToken, expiresIn) or Run:ai's documented one (no expiresIn)."""
         now = time.time()
         claims = {**payload, "iat": now, "exp": int(now) + self.token_ttl, "jti": secrets.token_hex(8)}
+        if self.faults.on("auth-token-without-exp"):  # the lifetime is only in expiresIn
+            del claims["exp"]
         if self.token_answer == "reference":
-            return {"accessToken": self.sign(claims), "expiresIn": self.token_ttl}
+            expires_in = self.token_ttl * (1000 if self.faults.on("auth-expires-in-millis") else 1)
+            return {"accessToken": self.sign(claims), "expiresIn": expires_in}
         # The idToken has no `kind`, so it is not accepted as an access token.
         id_claims = {k: v for k, v in claims.items() if k != "kind"} | {"typ": "ID", "jti": secrets.token_hex(8)}
         return {
@@ -345,14 +414,22 @@ class ReferenceApp:
             "secret_ok": secret_ok,
         }
 
+    def token_error(self, status: int, message: str, oauth: str) -> Response:
+        """An error of the token endpoint: an Error body, or RFC 6749's shape under err-token-errors-oauth-shape."""
+        if self.faults.on("err-token-errors-oauth-shape") and not (
+            status == 401 and self.faults.on("err-401-empty-body")
+        ):
+            return JSONResponse({"error": oauth, "error_description": message}, status_code=status)
+        return error(status, message, self.faults)
+
     async def token(self, request: Request) -> Response:
         """POST /api/v1/token: client_credentials, app_token and password grants (CONTRACT AUTH-3)."""
         try:
             body = json.loads(await request.body() or b"null")
         except (ValueError, RecursionError):
-            return error(400, "the body is not JSON")
+            return self.token_error(400, "the body is not JSON", "invalid_request")
         if not isinstance(body, dict):
-            return error(400, "the body must be a JSON object")
+            return self.token_error(400, "the body must be a JSON object", "invalid_request")
         strict = self.faults.on("auth-grant-keys-case-sensitive")
         folded = {str(k).lower(): v for k, v in body.items()}
         grant = folded.get("granttype")
@@ -366,13 +443,24 @@ class ReferenceApp:
                 if grant == "client_credentials"
                 else (field("AppId"), field("AppSecret"))
             )
+            if grant == "client_credentials" and self.faults.on("auth-client-id-one-spelling"):
+                cid = body.get("clientId", "")  # a typed body: one spelling of the key, empty when absent
+            if secret is None and grant == "client_credentials" and self.faults.on("err-token-missing-secret-500"):
+                self.note_grant(request, grant, cid, False)
+                return self.token_error(
+                    500, "internal error: 'NoneType' object has no attribute 'encode'", "server_error"
+                )
             if not isinstance(cid, str) or not isinstance(secret, str):
                 self.note_grant(request, grant, cid, False)
-                return error(400 if not strict else 401, "client id and secret are required")
+                return self.token_error(
+                    400 if not strict else 401, "client id and secret are required", "invalid_request"
+                )
             client = self.store.check_client(cid, secret)
             self.note_grant(request, grant, cid, client is not None)
             if client is None:
-                return error(401, "bad client credentials")
+                if self.faults.on("auth-unknown-client-404") and self.store.client(cid) is None:
+                    return self.token_error(404, f"client {cid} not found", "invalid_client")
+                return self.token_error(401, "bad client credentials", "invalid_client")
             return JSONResponse(
                 self.issue(
                     {
@@ -388,28 +476,43 @@ class ReferenceApp:
             username, password = field("username"), field("password")
             if not isinstance(username, str) or not isinstance(password, str):
                 self.note_grant(request, grant, username, False)
-                return error(400, "username and password are required")
+                return self.token_error(400, "username and password are required", "invalid_request")
+            if self.faults.on("auth-password-grant-plus-as-space"):  # form-decoded once too often
+                username = username.replace("+", " ")
             user = self.store.login(username, password)
+            if user is None and self.faults.on("usr-me-password-old-still-works"):
+                user = self._login_with_replaced_password(username, password)
             self.note_grant(request, grant, username, user is not None)
             if user is None:
-                return error(401, "bad username or password")
-            if not self.faults.on("usr-login-keeps-last-login"):
+                return self.token_error(401, "bad username or password", "invalid_grant")
+            first_only = self.faults.on("usr-last-login-first-only") and user["last_login"] is not None
+            if not self.faults.on("usr-login-keeps-last-login") and not first_only:
                 self.store.record_login(user["id"])
-            return JSONResponse(
-                self.issue(
-                    {
-                        "kind": "user",
-                        "sub": user["username"],
-                        "preferred_username": user["username"],
-                        "email": user["username"],
-                        "uid": user["id"],
-                        "role": "user",
-                        "tid": user["tenant_id"],
-                    }
-                )
+            answer = self.issue(
+                {
+                    "kind": "user",
+                    "sub": user["username"],
+                    "preferred_username": user["username"],
+                    "email": user["username"],
+                    "uid": user["id"],
+                    "role": "user",
+                    "tid": user["tenant_id"],
+                }
             )
+            if self.faults.on("auth-logout-revokes-latest-only"):  # one session per user: a new login replaces it
+                self.latest_user_tokens[user["id"]] = answer["accessToken"]
+            return JSONResponse(answer)
         self.note_grant(request, grant, None, False)
-        return error(400, "grantType must be client_credentials, app_token or password")
+        return self.token_error(
+            400, "grantType must be client_credentials, app_token or password", "unsupported_grant_type"
+        )
+
+    def _login_with_replaced_password(self, username: str, password: str) -> sqlite3.Row | None:
+        """The user whose password before the last /me/password this is (usr-me-password-old-still-works)."""
+        for row in self.store.read("SELECT * FROM users WHERE username = ? ORDER BY created_at", (username,)):
+            if self.replaced_password_hashes.get(row["id"]) == self.store.hash_password(row["id"], password):
+                return row
+        return None
 
     # ------------------------------------------------------------------ validation
 
@@ -433,6 +536,10 @@ class ReferenceApp:
                 raise ApiError(400, "the request body is not UTF-8") from None
         if has_body and operation.operation_id == "create_tenant":
             body = _without_null_metric_store(body)
+        if has_body and self.faults.on("err-missing-field-422"):
+            missing = self._missing_required_fields(operation, body)
+            if missing:  # the web framework's default answer for a missing field
+                raise ApiError(422, f"field required: {', '.join(missing)}")
         raw = _ValidationRequest(
             operation.method,
             request.url.path,
@@ -452,21 +559,63 @@ class ReferenceApp:
         for key in ("search", "filter"):
             if key not in params and request.query_params.get(key) == "":
                 params[key] = ""
+        if "filterBy" not in params and request.query_params.get("filterBy") == "":
+            params["filterBy"] = []  # sent, with no terms
         return params, result.body
+
+    def _body_schema(self, operation: Operation) -> dict[str, Any]:
+        op = self.spec["paths"][operation.template][operation.method.lower()]
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return self.spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+    def _missing_required_fields(self, operation: Operation, body: bytes) -> list[str]:
+        """The required fields a JSON object body lacks (none when the body is no JSON object)."""
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return []
+        if not isinstance(data, dict):
+            return []
+        return [name for name in self._body_schema(operation).get("required", []) if name not in data]
+
+    async def _insert_before_validating(self, principal: Principal, request: Request) -> None:
+        """err-rejected-create-still-inserts: the user row is written as soon as the email is known good, and
+        the rest of the body is validated afterwards."""
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return
+        rule = self.spec["components"]["schemas"]["UserCreationRequest"]["properties"]["email"]
+        email = data.get("email") if isinstance(data, dict) else None
+        if principal.tenant_id is None or not isinstance(email, str):
+            return
+        if not rule["minLength"] <= len(email) <= rule["maxLength"] or not re.match(rule["pattern"], email):
+            return
+        if not self._same_username(principal.tenant_id, email):
+            self.store.create_user(principal.tenant_id, email, principal.identity)
 
     # ------------------------------------------------------------------ users
 
     def user_json(self, row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
-        """A user representation; `detail` for GET by id, where two planted faults live."""
+        """A user representation; `detail` for GET by id, where some planted faults live."""
         created_at = now_iso() if detail and self.faults.on("usr-created-at-moves") else row["created_at"]
+        updated_at = row["updated_at"]
+        if self.faults.on("usr-timestamps-local-time"):  # the server's local time (UTC+2), labelled UTC
+            created_at, updated_at = _local_time_as_utc(created_at), _local_time_as_utc(updated_at)
+        last_login = row["last_login"]
+        if last_login is None and self.faults.on("usr-last-login-at-create"):  # COALESCE(last_login, created_at)
+            last_login = created_at
         out = {
             "id": row["id"],
-            "username": row["username"],
+            "username": row["username"].lower()
+            if detail and self.faults.on("usr-get-username-lowercased")
+            else row["username"],
             "createdBy": row["created_by"],
             "createdAt": created_at,
-            "updatedAt": row["updated_at"],
-            "lastLogin": row["last_login"],
-            "isLocal": True,
+            "updatedAt": updated_at,
+            "lastLogin": last_login,
+            # the detail view reads the identity provider of the user, and API-created users have none
+            "isLocal": not (detail and self.faults.on("usr-is-local-false")),
             "groups": [],
         }
         if detail and self.faults.on("usr-get-leaks-temp-password"):
@@ -485,17 +634,33 @@ class ReferenceApp:
             except ValueError:
                 raise ApiError(400, "malformed user id") from None
 
+    def _acting_tenant(self, principal: Principal, user_id: str, fault: str) -> int:
+        """The tenant an operation on a user id runs in: the token's, or with `fault` planted, the user's own."""
+        assert principal.tenant_id is not None
+        if self.faults.on(fault):
+            row = self.store.user(user_id, None)
+            if row is not None:
+                return int(row["tenant_id"])
+        return principal.tenant_id
+
     def _user_or_404(self, principal: Principal, user_id: str) -> sqlite3.Row | None:
         self._check_id(user_id)
         tenant = None if self.faults.on("iso-get-cross-tenant") else principal.tenant_id
         return self.store.user(user_id, tenant)
 
-    def _selected_users(self, principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _selected_users(
+        self, principal: Principal, params: dict[str, Any], *, every_tenant: bool = False
+    ) -> list[dict[str, Any]]:
+        """The users of the token's tenant (of every tenant, where a planted fault says so) that match
+        filterBy and search, unsorted and unpaged."""
         assert principal.tenant_id is not None
-        users = [self.user_json(row) for row in self.store.users(principal.tenant_id)]
+        search = params.get("search")
+        every_tenant = every_tenant or bool(search and self.faults.on("iso-search-cross-tenant"))
+        users = [self.user_json(row) for row in self.store.users(None if every_tenant else principal.tenant_id)]
+        if params.get("filterBy") == [] and self.faults.on("list-empty-filter-matches-none"):
+            return []  # "".split(",") is [""]: one empty term, which no user satisfies
         terms = [self._term(t) for t in params.get("filterBy", [])]
         terms = [t for t in terms if t is not None]
-        search = params.get("search")
         if terms:
             join = any if self.faults.on("list-filter-terms-or") else all
             users = [u for u in users if join(self._holds(u, term) for term in terms)]
@@ -504,21 +669,33 @@ class ReferenceApp:
                 raise ApiError(500, "internal error: cannot encode the search text")
             if self.faults.on("list-search-case-sensitive"):
                 users = [u for u in users if search in u["username"]]
+            elif self.faults.on("list-search-matches-created-by"):
+                text = search.casefold()
+                users = [u for u in users if text in u["username"].casefold() or text in u["createdBy"].casefold()]
             else:
                 users = [u for u in users if search.casefold() in u["username"].casefold()]
         return users
 
     def _term(self, text: str) -> tuple[str, str, Any] | None:
+        """One filterBy term as (field, operator, value), None for a term that is skipped, 400 for a bad one."""
+        if self.faults.on("list-unknown-field-ignored") and not text.startswith(tuple(FILTER_FIELDS)):
+            return None
         for field in FILTER_FIELDS:
             if text.startswith(field):
                 rest = text[len(field) :]
                 op = next((o for o in OPERATORS if rest.startswith(o)), None)
+                if op is None and rest[:1] in ("<", ">") and self.faults.on("list-unknown-operator-lenient"):
+                    op, rest = rest[0] + "=", rest[0] + "=" + rest[1:]
+                if op is not None and not rest[len(op) :] and self.faults.on("list-empty-value-ignored"):
+                    return None
                 if op is None or not rest[len(op) :]:
                     break
                 value: Any = rest[len(op) :]
                 if field in DATE_FIELDS:
                     if op == "=@":
                         raise ApiError(400, f"{field} takes ==, <= or >=, not =@")
+                    if self.faults.on("err-crash-on-long-fraction") and re.search(r"\.\d{7,}", value):
+                        raise ApiError(500, "internal error: unconverted data remains")  # strptime's %f: 6 digits
                     instant = parse_instant(value)
                     if instant is None:
                         if self.faults.on("list-bad-date-ignored"):
@@ -530,18 +707,36 @@ class ReferenceApp:
                     if op != "==" or value.lower() not in ("true", "false"):
                         raise ApiError(400, "isLocal takes == true or == false")
                     value = value.lower() == "true"
+                if field == "isLocal" and self.faults.on("list-is-local-term-ignored"):
+                    return None
+                if field == "createdBy" and self.faults.on("list-created-by-term-ignored"):
+                    return None
                 return field, op, value
         raise ApiError(400, f"filterBy term {text!r} is not `field op value`")
 
-    @staticmethod
-    def _holds(user: dict[str, Any], term: tuple[str, str, Any]) -> bool:
+    def _holds(self, user: dict[str, Any], term: tuple[str, str, Any]) -> bool:
         field, op, value = term
-        key = {"creationTime": "createdAt", "lastUpdated": "updatedAt"}.get(field, field)
-        actual = user[key]
+        columns = {"creationTime": "createdAt", "lastUpdated": "updatedAt"}
+        if self.faults.on("list-creation-time-uses-updated"):
+            columns["creationTime"] = "updatedAt"
+        if self.faults.on("list-last-updated-uses-created"):
+            columns["lastUpdated"] = "createdAt"
+        actual = user[columns.get(field, field)]
+        if actual is None and field == "lastLogin" and self.faults.on("list-null-matches-le"):
+            actual = "1970-01-01T00:00:00Z"  # never logged in, read as the epoch
         if actual is None:
             return False
         if isinstance(value, datetime):
             actual = parse_instant(actual)
+            if self.faults.on("list-date-bounds-exclusive") and op in ("<=", ">="):
+                return actual < value if op == "<=" else actual > value
+        elif isinstance(value, str) and isinstance(actual, str):
+            if op == "==" and self.faults.on("list-equals-ignores-case"):
+                return actual.casefold() == value.casefold()
+            if op in ("<=", ">=") and self.faults.on("list-order-terms-ignore-case"):
+                actual, value = actual.casefold(), value.casefold()
+            if op == "=@" and self.faults.on("list-contains-prefix-only"):
+                return actual.casefold().startswith(value.casefold())
         if op == "==":
             return actual == value
         if op == "<=":
@@ -555,33 +750,49 @@ class ReferenceApp:
     ) -> Response:
         if "filter" in params and self.faults.on("list-filter-param-rejected"):
             raise ApiError(400, "filter is not supported")
-        users = self._selected_users(principal, params)
-        if self.faults.on("list-hides-idle-users") and not params.get("filterBy") and "search" not in params:
+        unfiltered = not params.get("filterBy") and "search" not in params
+        every_tenant = unfiltered and self.faults.on("list-cross-tenant-unfiltered")
+        users = self._selected_users(principal, params, every_tenant=every_tenant)
+        users = self._listed_with_user_faults(principal, params, users)
+        if self.faults.on("list-hides-idle-users") and unfiltered:
             users = [u for u in users if u["lastLogin"] is not None]
         sort_by = params.get("sortBy")
         descending = params.get("sortOrder", "asc") == "desc" and not self.faults.on("list-sort-desc-ignored")
-        if sort_by is not None:
-            key = {"creationTime": "createdAt", "lastUpdated": "updatedAt", "type": "isLocal"}.get(sort_by, sort_by)
-            present = sorted(
-                (u for u in users if u[key] is not None), key=lambda u: (u[key], u["id"]), reverse=descending
-            )
-            missing = [u for u in users if u[key] is None]
-            users = present + missing
+        if sort_by in SORT_FIELDS:  # (validation lets no other value through, unless list-sort-unknown-ignored)
+            columns = {"creationTime": "createdAt", "lastUpdated": "updatedAt", "type": "isLocal"}
+            if self.faults.on("list-sort-last-updated-by-created"):
+                columns["lastUpdated"] = "createdAt"
+            key = columns.get(sort_by, sort_by)
+            if key == "lastLogin" and self.faults.on("list-sort-nulls-middle"):
+                users = sorted(users, key=lambda u: (u["lastLogin"] or u["createdAt"], u["id"]), reverse=descending)
+            else:
+                present = sorted(
+                    (u for u in users if u[key] is not None), key=lambda u: (u[key], u["id"]), reverse=descending
+                )
+                users = present + [u for u in users if u[key] is None]
         elif descending:
             users.reverse()
-        offset = params.get("offset", 0)
+        offset, limit = params.get("offset", 0), params.get("limit", 500)
         if offset < 0:  # only reachable with the list-negative-offset-accepted fault
             offset = 0
         if offset > 0 and self.faults.on("list-offset-skips-one"):
             offset += 1
-        return JSONResponse(users[offset : offset + params.get("limit", 500)])
+        if offset >= len(users) and self.faults.on("list-offset-past-end-last-page"):
+            offset = max(0, len(users) - limit)
+        return JSONResponse(users[offset : offset + limit])
 
     async def count_users(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
         if self.faults.on("list-count-ignores-search"):
             params = {k: v for k, v in params.items() if k != "search"}
-        return JSONResponse({"count": len(self._selected_users(principal, params))})
+        if "filterBy" in params and self.faults.on("list-count-ignores-date-terms"):
+            params = {**params, "filterBy": [t for t in params["filterBy"] if not t.startswith(tuple(DATE_FIELDS))]}
+        every_tenant = self.faults.on("iso-count-cross-tenant")
+        count = len(self._selected_users(principal, params, every_tenant=every_tenant))
+        if self.faults.on("usr-count-includes-deleted"):  # the count query forgets the soft-delete flag
+            count += len(self._deleted_users_selected(principal, params))
+        return JSONResponse({"count": count})
 
     async def create_user(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -590,13 +801,65 @@ class ReferenceApp:
         email = body["email"]
         username = email.lower() if self.faults.on("usr-username-lowercased") else email
         created_by = username if self.faults.on("usr-created-by-self") else principal.identity
+        if self.faults.on("usr-email-unique-across-tenants") and self.store.read(
+            "SELECT 1 FROM users WHERE username = ?", (username,)
+        ):
+            raise ApiError(409, f"a user with email {username} already exists")
+        # usr-duplicate-409-but-creates: the uniqueness check runs after the insert, and nothing rolls back
+        late_check = self.faults.on("usr-duplicate-409-but-creates")
+        reused = self.freed_user_ids.pop(principal.tenant_id, None) if self.faults.on("usr-id-reused") else None
         try:
             row, password = self.store.create_user(
-                principal.tenant_id, username, created_by, allow_duplicate=self.faults.on("usr-duplicate-email")
+                principal.tenant_id,
+                username,
+                created_by,
+                allow_duplicate=self.faults.on("usr-duplicate-email") or late_check,
+                user_id=reused,
+                update_stamp_lead_ms=5 if self.faults.on("usr-updated-before-created") else 0,
             )
         except Conflict as exc:
             raise ApiError(409, str(exc)) from None
-        return JSONResponse({"id": row["id"], "username": row["username"], "tempPassword": password}, status_code=201)
+        if late_check and len(self._same_username(principal.tenant_id, username)) > 1:
+            raise ApiError(409, f"a user with email {username} already exists")
+        if body.get("notify") and self.faults.on("usr-notify-empty-temp-password"):
+            password = ""  # the password went out by email, and the answer's copy was blanked
+        status = 200 if self.faults.on("usr-create-200") else 201
+        return JSONResponse(
+            {"id": row["id"], "username": row["username"], "tempPassword": password}, status_code=status
+        )
+
+    def _same_username(self, tenant_id: int, username: str) -> list[sqlite3.Row]:
+        return self.store.read("SELECT id FROM users WHERE tenant_id = ? AND username = ?", (tenant_id, username))
+
+    def _deleted_user(self, user_id: str, tenant_id: int) -> bool:
+        """Whether this id belonged to a user of the tenant that was deleted."""
+        row = self.deleted_users.get(user_id)
+        return row is not None and row["tenant_id"] == tenant_id
+
+    def _never_existed(self, user_id: str) -> bool:
+        """Whether no user of any tenant ever had this id (as far as this server run knows)."""
+        return user_id not in self.deleted_users and self.store.user(user_id, None) is None
+
+    def _deleted_users_selected(self, principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The deleted users of the tenant that filterBy and search select, as a query that forgets the
+        soft-delete flag sees them (usr-deleted-in-filtered-list, usr-count-includes-deleted)."""
+        users = [self.user_json(r) for r in self.deleted_users.values() if r["tenant_id"] == principal.tenant_id]
+        terms = [t for t in (self._term(text) for text in params.get("filterBy", [])) if t is not None]
+        users = [u for u in users if all(self._holds(u, t) for t in terms)]
+        search = params.get("search")
+        return users if search is None else [u for u in users if search.casefold() in u["username"].casefold()]
+
+    def _listed_with_user_faults(
+        self, principal: Principal, params: dict[str, Any], users: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The list as two USR faults spoil it: deleted users in filtered lists, password hashes in sorted ones."""
+        if params.get("filterBy") and self.faults.on("usr-deleted-in-filtered-list"):
+            users = users + self._deleted_users_selected(principal, params)
+        if params.get("sortBy") is not None and self.faults.on("usr-list-leaks-password-hash"):
+            # the sorted query selects every column, and the serializer passes through what it does not know
+            hashes = {r["id"]: r["password_hash"] for r in self.store.users(principal.tenant_id)}
+            users = [{**u, "passwordHash": hashes.get(u["id"])} for u in users]
+        return users
 
     async def get_user_by_id(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -614,25 +877,52 @@ class ReferenceApp:
             other = self.store.user(user_id, None)
             if other is not None and other["tenant_id"] != principal.tenant_id:
                 raise ApiError(403, "the user belongs to another tenant")
+        owner = self._acting_tenant(principal, user_id, "iso-delete-cross-tenant-deletes")
+        if owner != principal.tenant_id:  # the delete runs unscoped, only the answer is scoped
+            self.store.delete_user(user_id, owner)
+            return self.not_found("user")
         if self.faults.on("usr-delete-keeps-user"):
             return (
                 Response(status_code=204) if self.store.user(user_id, principal.tenant_id) else self.not_found("user")
             )
+        row = self.store.user(user_id, principal.tenant_id)
         if not self.store.delete_user(user_id, principal.tenant_id):
             if self.faults.on("usr-delete-twice-204") and user_id in self.deleted_user_ids:
                 return Response(status_code=204)
+            if self.faults.on("usr-delete-unknown-204") and self._never_existed(user_id):
+                return Response(status_code=204)  # "already gone" is success, and the tombstones say gone
             return self.not_found("user")
         self.deleted_user_ids.add(user_id)
-        return Response(status_code=204)
+        if row is not None:
+            self.deleted_users[user_id] = row
+            self.freed_user_ids[principal.tenant_id] = user_id
+        return Response(status_code=200 if self.faults.on("usr-delete-200") else 204)
 
     async def logout_user(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
         assert principal.tenant_id is not None
         self._check_id(path["userId"])
-        if not self.store.logout_user(path["userId"], principal.tenant_id):
+        tenant_id = self._acting_tenant(principal, path["userId"], "iso-logout-cross-tenant")
+        if not self._log_out(path["userId"], tenant_id):
+            user_id = path["userId"]
+            if self.faults.on("usr-logout-deleted-200") and self._deleted_user(user_id, principal.tenant_id):
+                return Response(status_code=200)  # the soft-deleted row is still found by the session store
+            if self.faults.on("usr-logout-unknown-200") and self._never_existed(user_id):
+                return Response(status_code=200)  # no session to end counts as logged out
             return self.not_found("user")
         return Response(status_code=204 if self.faults.on("usr-logout-204") else 200)
+
+    def _log_out(self, user_id: str, tenant_id: int) -> bool:
+        """Revoke the user's earlier tokens; False for a user the tenant does not have."""
+        if self.faults.on("auth-logout-revokes-latest-only"):  # the session table keeps one token per user
+            if self.store.user(user_id, tenant_id) is None:
+                return False
+            latest = self.latest_user_tokens.pop(user_id, None)
+            if latest is not None:
+                self.revoked_tokens.add(latest)
+            return True
+        return self.store.logout_user(user_id, tenant_id, whole_tenant=self.faults.on("auth-logout-revokes-tenant"))
 
     async def reset_user_password(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -640,10 +930,19 @@ class ReferenceApp:
         assert principal.tenant_id is not None
         self._check_id(path["userId"])
         generation = 0 if self.faults.on("usr-reset-repeats-password") else None
-        password = self.store.reset_password(path["userId"], principal.tenant_id, generation=generation)
+        tenant_id = self._acting_tenant(principal, path["userId"], "iso-reset-cross-tenant")
+        if self.faults.on("auth-admin-cannot-reset") and self.store.user(path["userId"], tenant_id) is not None:
+            raise ApiError(403, "the admin role may not reset passwords")  # a permission check after the lookup
+        password = self.store.reset_password(path["userId"], tenant_id, generation=generation)
         if password is None:
+            user_id = path["userId"]
+            if self.faults.on("usr-reset-deleted-200") and self._deleted_user(user_id, principal.tenant_id):
+                # the soft-deleted row is still updated
+                return JSONResponse({"tempPassword": self.store.temp_password(user_id, 1)})
+            if self.faults.on("usr-reset-unknown-400") and self._never_existed(user_id):
+                raise ApiError(400, "invalid user id")
             return self.not_found("user")
-        return JSONResponse({"tempPassword": password})
+        return JSONResponse({"tempPassword": password}, status_code=201 if self.faults.on("usr-reset-201") else 200)
 
     async def change_user_password(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -655,8 +954,11 @@ class ReferenceApp:
         current_ok = user["password_hash"] == self.store.hash_password(user["id"], body["currentPassword"])
         if not current_ok and not self.faults.on("usr-me-password-unchecked"):
             raise ApiError(403, "the current password is wrong")
-        self.store.set_password(user["id"], body["newPassword"])
-        return JSONResponse({})
+        if self.faults.on("usr-me-password-old-still-works"):  # kept as an alternate credential
+            self.replaced_password_hashes[user["id"]] = user["password_hash"]
+        if not self.faults.on("usr-me-password-not-saved"):  # (the change is written to a copy that is dropped)
+            self.store.set_password(user["id"], body["newPassword"])
+        return Response(status_code=204) if self.faults.on("usr-me-password-204") else JSONResponse({})
 
     # ------------------------------------------------------------------ tenants
 
@@ -667,20 +969,32 @@ class ReferenceApp:
             "name": row["name"],
             "displayName": row["name"],
             "smg": False,
-            "status": row["status"],
+            "status": "ready" if row["status"] == "Ready" and self.faults.on("ten-status-lowercase") else row["status"],
             "contractType": row["contract_type"],
             "createdAt": row["created_at"],
             "updatedAt": row["updated_at"],
         }
         if self.faults.on("ten-metric-store-echoed") and row["metric_store"]:
             out["metricStore"] = json.loads(row["metric_store"])
+        if self.faults.on("ten-credential-in-url") and row["metric_store"]:
+            write = json.loads(row["metric_store"]).get("write") or {}
+            out["remoteWriteUrl"] = _with_basic_auth(write.get("url", ""), (write.get("auth") or {}).get("basic"))
         return out
 
     async def get_tenants(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
-        rows = self.store.tenants(include_deleted=bool(params.get("deleted", False)))
-        return JSONResponse([self.tenant_json(r) for r in rows])
+        deleted = bool(params.get("deleted", False))
+        rows = self.store.tenants(include_deleted=deleted or self.faults.on("ten-soft-deleted-still-listed"))
+        items = [self.tenant_json(r) for r in rows]
+        if self.faults.on("ten-password-in-list"):
+            items = [
+                {**item, "password": row["admin_password_hash"]} if row["admin_password_hash"] else item
+                for item, row in zip(items, rows, strict=True)
+            ]
+        if deleted:  # with ten-hard-deleted-in-deleted-list, the log of hard deletions is read as well
+            items += self.hard_deletion_log
+        return JSONResponse(items)
 
     async def create_tenant(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -692,6 +1006,8 @@ class ReferenceApp:
         contract_type = body.get("contractType") or (
             "" if self.faults.on("ten-empty-contract-type-kept") and "contractType" in body else "normal"
         )
+        if "contractType" not in body and self.faults.on("ten-absent-contract-type-null"):
+            contract_type = None
         fields = {
             "name": body["name"],
             "email": body["email"],
@@ -702,11 +1018,24 @@ class ReferenceApp:
             if body.get("password")
             else None,
         }
+        if self.faults.on("ten-uuid-not-uuid"):
+            fields["uuid"] = f"tnt-{secrets.token_hex(16)}"
+        tenant_id = None
+        if self.faults.on("ten-id-reused-after-hard-delete"):  # the next id from the rows left, not a sequence
+            tenant_id = int(self.store.read("SELECT COALESCE(MAX(id), 0) + 1 FROM tenants")[0][0])
         try:
-            row = self.store.create_tenant(fields, allow_duplicate=self.faults.on("ten-duplicate-name"))
+            row = self.store.create_tenant(
+                fields, allow_duplicate=self.faults.on("ten-duplicate-name"), tenant_id=tenant_id
+            )
         except Conflict as exc:
             raise ApiError(409, str(exc)) from None
-        return JSONResponse({"tenant": self.tenant_json(row), "additionalData": None}, status_code=201)
+        tenant = self.tenant_json(row)
+        if self.faults.on("ten-create-answer-name-lowercased"):
+            tenant["name"] = tenant["name"].lower()
+        if self.faults.on("ten-create-answer-contract-type-default"):
+            tenant["contractType"] = "normal"
+        status = 200 if self.faults.on("ten-create-200") else 201
+        return JSONResponse({"tenant": tenant, "additionalData": None}, status_code=status)
 
     async def get_tenant_by_id(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -716,7 +1045,12 @@ class ReferenceApp:
             if self.faults.on("ten-get-unknown-403") and params["tenantId"] > self.store.highest_tenant_id():
                 raise ApiError(403, "forbidden")
             raise ApiError(404, "tenant not found")
-        return JSONResponse(self.tenant_json(row))
+        if row["deleted"] and self.faults.on("ten-get-soft-deleted-404"):
+            raise ApiError(404, "tenant not found")
+        tenant = self.tenant_json(row)
+        if self.faults.on("ten-get-contract-type-default"):
+            tenant["contractType"] = "normal"
+        return JSONResponse(tenant)
 
     async def delete_tenant_by_id(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -732,7 +1066,15 @@ class ReferenceApp:
             hard = True
         elif self.faults.on("ten-hard-delete-is-soft"):
             hard = False
-        (self.store.hard_delete_tenant if hard else self.store.soft_delete_tenant)(tenant_id)
+        if not hard:
+            self.store.soft_delete_tenant(tenant_id)
+            uid = str(row["id"]) if self.faults.on("ten-soft-delete-uid-is-id") else row["uuid"]
+            return JSONResponse({"uid": uid})
+        self.store.hard_delete_tenant(tenant_id)
+        if self.faults.on("ten-hard-deleted-in-deleted-list"):
+            self.hard_deletion_log.append({**self.tenant_json(row), "status": "Deleted", "updatedAt": now_iso()})
+        if self.faults.on("ten-hard-delete-204"):
+            return Response(status_code=204)
         return JSONResponse({"uid": row["uuid"]})
 
 
@@ -786,6 +1128,15 @@ def _log_entry(scope: Any, status: int, note: dict[str, Any], body: bytes) -> di
 URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:\S+$")  # RFC 3986: a scheme, then a non-empty rest
 
 
+def _with_basic_auth(url: str, basic: dict[str, Any] | None) -> str:
+    """The url with the basic-auth username and password put in as userinfo (what ten-credential-in-url shows)."""
+    if not basic:
+        return url
+    parts = urlsplit(url)
+    userinfo = f"{quote(str(basic.get('username', '')), safe='')}:{quote(str(basic.get('password', '')), safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
 def _without_null_metric_store(body: bytes) -> bytes:
     """`metricStore: null` is the same as no metricStore (it is nullable); openapi-core trips on
     `nullable` beside `allOf`, so the key is dropped before validation."""
@@ -797,6 +1148,12 @@ def _without_null_metric_store(body: bytes) -> bytes:
         del data["metricStore"]
         return json.dumps(data).encode()
     return body
+
+
+def _local_time_as_utc(stamp: str) -> str:
+    """The instant in UTC+2 wall-clock time, still written with a Z (usr-timestamps-local-time)."""
+    instant = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(hours=2)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _plain(value: Any) -> Any:

@@ -13,6 +13,9 @@ class Fault:
     name: str
     rule: str
     description: str
+    # Rules the same defect breaks because the contract states the same thing in them too (e.g. LIST-1's
+    # "no user of another tenant" is ISO-1's "absent from B's list"); empty for almost every fault.
+    also: tuple[str, ...] = ()
 
 
 FAULTS: dict[str, Fault] = {
@@ -25,11 +28,58 @@ FAULTS: dict[str, Fault] = {
         Fault("auth-viewer-can-write", "AUTH-2", "the viewer role may POST and DELETE users"),
         Fault("auth-admin-sees-tenants", "AUTH-2", "the admin role may read the Tenants API"),
         Fault("auth-logout-keeps-tokens", "AUTH-4", "logout does not revoke the user's earlier tokens"),
+        Fault("auth-no-token-403", "AUTH-1", "a request without an Authorization header gets 403, not 401"),
+        Fault("auth-malformed-token-400", "AUTH-1", "a bearer token that is not a well-formed JWT gets 400, not 401"),
+        Fault("auth-signature-unchecked", "AUTH-1", "an HS256 token whose signature does not verify is accepted"),
+        Fault("auth-count-open", "AUTH-1", "GET /api/v1/users/count answers without authentication"),
+        Fault("auth-viewer-cannot-read-user", "AUTH-2", "the viewer gets 403 on GET /api/v1/users/{id}"),
+        Fault("auth-admin-cannot-reset", "AUTH-2", "the admin gets 403 on password resets", also=("USR-8",)),
+        Fault(
+            "auth-operator-no-deleted-list",
+            "AUTH-2",
+            "the operator gets 403 on GET /api/v1/tenants?deleted=true",
+            also=("TEN-5",),
+        ),
+        Fault("auth-client-id-one-spelling", "AUTH-3", "the client_credentials grant takes clientId but not clientID"),
+        Fault("auth-token-without-exp", "AUTH-3", "access tokens carry no exp claim"),
+        Fault("auth-expires-in-millis", "AUTH-3", "expiresIn is the lifetime in milliseconds, not seconds"),
+        Fault("auth-password-grant-plus-as-space", "AUTH-3", "the password grant reads '+' in a username as a space"),
+        Fault("auth-unknown-client-404", "AUTH-3", "a grant for a client id that does not exist gets 404, not 401"),
+        Fault("auth-logout-revokes-latest-only", "AUTH-4", "logout revokes only the user's most recent token"),
+        Fault(
+            "auth-logout-revokes-tenant",
+            "AUTH-4",
+            "logout of a user also revokes every other user's earlier tokens in the tenant",
+        ),
         # ERR
         Fault("err-conflict-code-400", "ERR-1", "409 answers carry code 400 in their Error body"),
         Fault("err-404-plain-text", "ERR-1", "404 answers for unknown user ids are plain text, not an Error body"),
         Fault("err-lenient-notify-type", "ERR-2", "create_user accepts a non-boolean notify and creates the user"),
         Fault("err-crash-on-non-ascii-search", "ERR-3", "a non-ASCII search text gets a 500"),
+        Fault("err-401-empty-body", "ERR-1", "401 answers have an empty body (only WWW-Authenticate)"),
+        Fault(
+            "err-token-errors-oauth-shape",
+            "ERR-1",
+            "token endpoint errors are OAuth {error, error_description}, not Error",
+        ),
+        Fault(
+            "err-missing-field-422",
+            "ERR-2",
+            "a body without a required field gets 422 (the framework's default), not 400",
+        ),
+        Fault("err-enum-unchecked", "ERR-2", "create_tenant accepts a contractType outside its enum"),
+        Fault("err-negative-tenant-id-404", "ERR-2", "a negative tenantId (below the minimum 0) gets 404, not 400"),
+        Fault(
+            "err-rejected-create-still-inserts",
+            "ERR-2",
+            "create_user inserts the user before validating the optional fields, then answers 400",
+        ),
+        Fault(
+            "err-crash-on-long-fraction",
+            "ERR-3",
+            "a filterBy date with more than 6 fractional-second digits gets a 500",
+        ),
+        Fault("err-token-missing-secret-500", "ERR-3", "a client_credentials grant without clientSecret gets a 500"),
         # USR
         Fault("usr-username-lowercased", "USR-1", "the username is the lowercased email"),
         Fault("usr-email-without-tld", "USR-2", "an email without a top-level domain is accepted"),
@@ -46,6 +96,47 @@ FAULTS: dict[str, Fault] = {
         Fault("usr-logout-204", "USR-9", "logout answers 204 instead of 200"),
         Fault("usr-me-password-unchecked", "USR-10", "a wrong current password still changes the password"),
         Fault("usr-login-keeps-last-login", "USR-11", "a password grant does not set lastLogin"),
+        Fault("usr-create-200", "USR-1", "create_user answers 200, not 201"),
+        Fault("usr-id-reused", "USR-1", "a new user gets the id of the tenant's most recently deleted user"),
+        Fault("usr-notify-empty-temp-password", "USR-1", "with notify: true the created user's tempPassword is empty"),
+        Fault("usr-email-255-accepted", "USR-2", "the email length bound is 5..255 (one too many)"),
+        Fault(
+            "usr-duplicate-409-but-creates", "USR-3", "a duplicate email gets 409 but a second user is stored anyway"
+        ),
+        Fault("usr-email-unique-across-tenants", "USR-3", "an email used in another tenant gets 409"),
+        Fault("usr-get-username-lowercased", "USR-4", "GET by id shows the username lowercased"),
+        Fault("usr-is-local-false", "USR-4", "GET by id shows isLocal false for users created through the API"),
+        Fault(
+            "usr-timestamps-local-time",
+            "USR-4",
+            "createdAt/updatedAt are UTC+2 local time written with a Z (2 h in the future)",
+        ),
+        Fault(
+            "usr-updated-before-created", "USR-4", "a new user's updatedAt is a few milliseconds before its createdAt"
+        ),
+        Fault("usr-last-login-at-create", "USR-4", "lastLogin is set to the creation time before any login"),
+        Fault("usr-list-leaks-password-hash", "USR-5", "list items carry passwordHash when the list is sorted"),
+        Fault("usr-delete-200", "USR-6", "delete answers 200 (empty body), not 204"),
+        Fault("usr-logout-deleted-200", "USR-6", "logout of a deleted user answers 200"),
+        Fault("usr-reset-deleted-200", "USR-6", "a password reset of a deleted user answers 200 with a tempPassword"),
+        Fault("usr-deleted-in-filtered-list", "USR-6", "a deleted user still shows in lists filtered with filterBy"),
+        Fault("usr-count-includes-deleted", "USR-6", "the count still counts deleted users"),
+        Fault("usr-delete-unknown-204", "USR-7", "DELETE of an id that never existed answers 204"),
+        Fault("usr-logout-unknown-200", "USR-7", "logout of an id that never existed answers 200"),
+        Fault("usr-reset-unknown-400", "USR-7", "a password reset of an id that never existed gets 400"),
+        Fault("usr-reset-201", "USR-8", "a password reset answers 201, not 200"),
+        Fault("usr-me-password-204", "USR-10", "a successful /me/password answers 204, not 200"),
+        Fault("usr-me-password-not-saved", "USR-10", "/me/password answers 200 but keeps the old password"),
+        Fault(
+            "usr-me-password-old-still-works",
+            "USR-10",
+            "after /me/password the old password still works beside the new",
+        ),
+        Fault("usr-me-password-max-256", "USR-10", "a 256-character new password is accepted"),
+        Fault("usr-me-password-min-9", "USR-10", "an 8-character new password gets 400"),
+        Fault(
+            "usr-last-login-first-only", "USR-11", "lastLogin is set by the first login only, never moved by later ones"
+        ),
         # LIST
         Fault("list-hides-idle-users", "LIST-1", "the unfiltered list leaves out users that never logged in"),
         Fault("list-filter-terms-or", "LIST-2", "filterBy terms are joined with OR instead of AND"),
@@ -57,6 +148,43 @@ FAULTS: dict[str, Fault] = {
         Fault("list-negative-offset-accepted", "LIST-6", "a negative offset is read as 0 instead of rejected"),
         Fault("list-count-ignores-search", "LIST-7", "count ignores the search parameter"),
         Fault("list-filter-param-rejected", "LIST-8", "the deprecated filter parameter gets 400"),
+        Fault(
+            "list-cross-tenant-unfiltered",
+            "LIST-1",
+            "the unfiltered list holds the users of every tenant",
+            also=("ISO-1",),
+        ),
+        Fault("list-equals-ignores-case", "LIST-2", "== on strings ignores case"),
+        Fault("list-order-terms-ignore-case", "LIST-2", "<= and >= on strings compare ignoring case"),
+        Fault("list-contains-prefix-only", "LIST-2", "=@ matches only at the start of the value"),
+        Fault("list-created-by-term-ignored", "LIST-2", "a createdBy term is ignored"),
+        Fault("list-null-matches-le", "LIST-2", "a null lastLogin satisfies <= terms (null read as the epoch)"),
+        Fault("list-creation-time-uses-updated", "LIST-2", "creationTime terms compare updatedAt"),
+        Fault("list-last-updated-uses-created", "LIST-2", "lastUpdated terms compare createdAt"),
+        Fault("list-is-local-term-ignored", "LIST-2", "an isLocal term is ignored"),
+        Fault("list-date-bounds-exclusive", "LIST-2", "<= and >= on dates are strict (< and >)"),
+        Fault("list-empty-filter-matches-none", "LIST-3", "an empty filterBy returns no users"),
+        Fault("list-unknown-field-ignored", "LIST-3", "a term with an unknown field is ignored"),
+        Fault("list-unknown-operator-lenient", "LIST-3", "< and > are accepted as <= and >="),
+        Fault("list-empty-value-ignored", "LIST-3", "a term with an empty value is ignored"),
+        Fault("list-search-matches-created-by", "LIST-4", "search also matches createdBy"),
+        Fault("list-sort-last-updated-by-created", "LIST-5", "sortBy=lastUpdated sorts by createdAt"),
+        Fault("list-sort-default-desc", "LIST-5", "sortBy without sortOrder sorts descending"),
+        Fault(
+            "list-sort-nulls-middle",
+            "LIST-5",
+            "sortBy=lastLogin puts never-logged-in users where their createdAt would be",
+        ),
+        Fault(
+            "list-sort-unknown-ignored",
+            "LIST-5",
+            "a sortBy naming a user field outside the enum (createdAt, id, …) is ignored (200)",
+        ),
+        Fault("list-sort-type-400", "LIST-5", "sortBy=type gets 400"),
+        Fault("list-limit-501-accepted", "LIST-6", "limit=501 is accepted (off by one)"),
+        Fault("list-default-limit-100", "LIST-6", "without limit the list holds at most 100 users"),
+        Fault("list-offset-past-end-last-page", "LIST-6", "an offset past the end answers the last page, not []"),
+        Fault("list-count-ignores-date-terms", "LIST-7", "count ignores the date terms of filterBy"),
         # TEN
         Fault("ten-empty-contract-type-kept", "TEN-1", "an empty contractType is stored as given, not as normal"),
         Fault("ten-role-null-rejected", "TEN-1a", "role: null gets 400"),
@@ -66,11 +194,51 @@ FAULTS: dict[str, Fault] = {
         Fault("ten-soft-delete-purges", "TEN-5", "a soft delete removes the tenant entirely"),
         Fault("ten-hard-delete-is-soft", "TEN-6", "a hard delete only soft-deletes"),
         Fault("ten-delete-unknown-200", "TEN-7", "deleting a tenant id that never existed gets 200"),
+        Fault("ten-create-200", "TEN-1", "create_tenant answers 200, not 201"),
+        Fault("ten-create-answer-name-lowercased", "TEN-1", "the create answer shows the tenant name lowercased"),
+        Fault(
+            "ten-create-answer-contract-type-default",
+            "TEN-1",
+            "the create answer shows contractType normal whatever was sent",
+        ),
+        Fault("ten-absent-contract-type-null", "TEN-1", "a tenant created without contractType has contractType null"),
+        Fault("ten-status-lowercase", "TEN-1", "a live tenant's status is 'ready', outside the enum"),
+        Fault("ten-uuid-not-uuid", "TEN-1", "a tenant's uuid is 'tnt-<hex>', not a UUID"),
+        Fault(
+            "ten-id-reused-after-hard-delete", "TEN-1", "a new tenant gets the id of a hard-deleted one (max id + 1)"
+        ),
+        Fault(
+            "ten-name-trailing-hyphen-accepted",
+            "TEN-2",
+            "the name pattern has no end anchor: a trailing hyphen is accepted",
+        ),
+        Fault("ten-email-unchecked", "TEN-2", "the tenant email pattern is not checked"),
+        Fault("ten-password-in-list", "TEN-3", "GET /api/v1/tenants items carry the tenant's password"),
+        Fault(
+            "ten-credential-in-url",
+            "TEN-3",
+            "tenant representations carry remoteWriteUrl with the metricStore credentials in it",
+        ),
+        Fault("ten-get-contract-type-default", "TEN-4", "GET by id shows contractType normal whatever was stored"),
+        Fault("ten-soft-delete-uid-is-id", "TEN-5", "a soft delete answers {uid: <id>}, not the uuid"),
+        Fault("ten-soft-deleted-still-listed", "TEN-5", "a soft-deleted tenant stays in GET /api/v1/tenants"),
+        Fault("ten-get-soft-deleted-404", "TEN-5", "GET of a soft-deleted tenant gets 404"),
+        Fault("ten-hard-delete-204", "TEN-6", "a hard delete answers 204, not 200 {uid}"),
+        Fault("ten-hard-deleted-in-deleted-list", "TEN-6", "a hard-deleted tenant shows as Deleted with deleted=true"),
         # ISO
         Fault("iso-get-cross-tenant", "ISO-1", "GET of another tenant's user id answers 200 with the user"),
         Fault(
             "iso-delete-cross-tenant-403", "ISO-1", "DELETE of another tenant's user id gets 403, revealing it exists"
         ),
+        Fault(
+            "iso-logout-cross-tenant", "ISO-1", "logout of another tenant's user id answers 200 and revokes its tokens"
+        ),
+        Fault("iso-reset-cross-tenant", "ISO-1", "a password reset of another tenant's user id answers 200"),
+        Fault(
+            "iso-delete-cross-tenant-deletes", "ISO-1", "DELETE of another tenant's user id answers 404 but deletes it"
+        ),
+        Fault("iso-search-cross-tenant", "ISO-1", "search looks at the users of every tenant"),
+        Fault("iso-count-cross-tenant", "ISO-1", "count looks at the users of every tenant"),
     ]
 }
 

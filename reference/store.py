@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid TEXT NOT NULL, name TEXT NOT NULL, email TEXT NOT NULL,
-    contract_type TEXT NOT NULL, role TEXT, status TEXT NOT NULL,
+    contract_type TEXT, role TEXT, status TEXT NOT NULL,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
     metric_store TEXT, admin_password_hash TEXT
 );
@@ -56,7 +56,12 @@ class Conflict(Exception):
 
 def now_iso() -> str:
     """Now, as an ISO 8601 UTC date-time with milliseconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso(datetime.now(UTC))
+
+
+def iso(instant: datetime) -> str:
+    """An instant as the store writes it: ISO 8601 with milliseconds and a Z (the instant read as UTC)."""
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -185,15 +190,28 @@ class Store:
             rows = self.read("SELECT * FROM users WHERE id = ? AND tenant_id = ?", (user_id, tenant_id))
         return rows[0] if rows else None
 
-    def users(self, tenant_id: int) -> list[sqlite3.Row]:
+    def users(self, tenant_id: int | None) -> list[sqlite3.Row]:
+        """The users of a tenant (of every tenant when tenant_id is None), oldest first."""
+        if tenant_id is None:
+            return self.read("SELECT * FROM users ORDER BY created_at, id")
         return self.read("SELECT * FROM users WHERE tenant_id = ? ORDER BY created_at, id", (tenant_id,))
 
     def create_user(
-        self, tenant_id: int, email: str, created_by: str, *, allow_duplicate: bool = False
+        self,
+        tenant_id: int,
+        email: str,
+        created_by: str,
+        *,
+        allow_duplicate: bool = False,
+        user_id: str | None = None,
+        update_stamp_lead_ms: int = 0,
     ) -> tuple[sqlite3.Row, str]:
-        user_id = str(uuid.uuid4())
+        """A new user and its temporary password; `user_id` and `update_stamp_lead_ms` (an updatedAt read
+        from a clock that many milliseconds earlier than createdAt) are for planted faults."""
+        user_id = user_id or str(uuid.uuid4())
         password = self.temp_password(user_id, 0)
-        stamp = now_iso()
+        created = datetime.now(UTC)
+        stamp, updated = iso(created), iso(created - timedelta(milliseconds=update_stamp_lead_ms))
         with self.transaction() as db:
             if (
                 not allow_duplicate
@@ -205,7 +223,7 @@ class Store:
             db.execute(
                 "INSERT INTO users (id, tenant_id, username, created_by, created_at, updated_at, password_hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (user_id, tenant_id, email, created_by, stamp, stamp, self.hash_password(user_id, password)),
+                (user_id, tenant_id, email, created_by, stamp, updated, self.hash_password(user_id, password)),
             )
             row = db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
         return row, password
@@ -214,12 +232,16 @@ class Store:
         with self.transaction() as db:
             return db.execute("DELETE FROM users WHERE id = ? AND tenant_id = ?", (user_id, tenant_id)).rowcount == 1
 
-    def logout_user(self, user_id: str, tenant_id: int) -> bool:
+    def logout_user(self, user_id: str, tenant_id: int, *, whole_tenant: bool = False) -> bool:
+        """Revoke the user's tokens issued so far; `whole_tenant` (a planted fault) revokes every user's of its
+        tenant. False for an unknown user."""
+        now = time.time()
         with self.transaction() as db:
             cursor = db.execute(
-                "UPDATE users SET tokens_valid_after = ? WHERE id = ? AND tenant_id = ?",
-                (time.time(), user_id, tenant_id),
+                "UPDATE users SET tokens_valid_after = ? WHERE id = ? AND tenant_id = ?", (now, user_id, tenant_id)
             )
+            if cursor.rowcount == 1 and whole_tenant:
+                db.execute("UPDATE users SET tokens_valid_after = ? WHERE tenant_id = ?", (now, tenant_id))
             return cursor.rowcount == 1
 
     def reset_password(self, user_id: str, tenant_id: int, *, generation: int | None = None) -> str | None:
@@ -284,7 +306,7 @@ class Store:
                 "metric_store, admin_password_hash) VALUES (?, ?, ?, ?, ?, ?, 'Ready', ?, ?, ?, ?)",
                 (
                     tenant_id,
-                    str(uuid.uuid4()),
+                    fields.get("uuid") or str(uuid.uuid4()),
                     fields["name"],
                     fields["email"],
                     fields["contract_type"],

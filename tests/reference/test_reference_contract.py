@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,13 +34,21 @@ def test_fault_breaks_its_rule_and_no_other(name: str) -> None:
             PROBES[fault.rule](api)
         broken = []
         for rule, check in PROBES.items():
-            if rule == fault.rule:
+            if rule == fault.rule or rule in fault.also:
                 continue
             try:
                 check(api)
             except AssertionError as exc:
                 broken.append(f"{rule}: {(str(exc) or repr(exc)).splitlines()[0]}")
         assert not broken, f"{name} also breaks {broken}"
+
+
+def test_every_fault_is_planted_in_the_server_code() -> None:
+    """A fault registered but never asked for with `faults.on(name)` would plant nothing."""
+    server = [p for p in (Path(__file__).parents[2] / "reference").glob("*.py") if p.name != "faults.py"]
+    code = "\n".join(p.read_text(encoding="utf-8") for p in server)
+    unplanted = sorted(name for name in FAULTS if f'"{name}"' not in code)
+    assert not unplanted, f"faults the server never plants: {unplanted}"
 
 
 def test_every_rule_family_has_at_least_two_faults() -> None:
