@@ -26,7 +26,18 @@ from conformance.sweep import SweepError, sweep
 from conformance.target import ConfigError, RoleCredentials, Target
 from conformance.transport import GuardedClient
 
-__all__ = ["Api", "ContractViolation", "Ledger", "Refused", "Secret", "Tokens", "access_token", "instant", "jwt_claims"]
+__all__ = [
+    "Api",
+    "ContractViolation",
+    "Ledger",
+    "Refused",
+    "Secret",
+    "Tokens",
+    "access_token",
+    "instant",
+    "jwt_claims",
+    "raise_found",
+]
 
 T = TypeVar("T")
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runai-conformance")
@@ -62,6 +73,15 @@ class ContractViolation(AssertionError):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+def raise_found(found: list[ContractViolation], what: str) -> None:
+    """Raise what a check found: nothing, the one violation, or all of them together (an ExceptionGroup
+    whose every violation is reported on its own with its rules and evidence)."""
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise ExceptionGroup(f"{len(found)} {what}", found)
 
 
 def instant(text: Any, what: str = "date-time", rule_id: str = "USR-4") -> datetime:
@@ -224,7 +244,39 @@ class Api:
             headers["Authorization"] = bearer(token)
         elif role is not None:
             headers.update(self.tokens.headers(role))
-        return self.http.request(method, path, headers=headers, **kw)
+        answer = self.http.request(method, path, headers=headers, **kw)
+        self.judge_representation(answer)
+        return answer
+
+    def judge_representation(self, answer: httpx.Response) -> None:
+        """Every representation, wherever it appears: every user or tenant a test reads (by id, in any
+        list, sorted, filtered or paged) and every created tenant is checked for secrets, by key (a field
+        named like a password, secret or metricStore) and by value (any password, token or client secret
+        this run has sent or received, under any name). USR-5 for users, TEN-3 for tenants."""
+        if self.http.cleaning_up or not answer.is_success:
+            return
+        request = answer.request
+        segments = [s for s in request.url.path.split("/") if s][-4:]
+        kind = next((k for k in ("users", "tenants") if k in segments[-2:]), None)
+        reads = request.method == "GET" and segments[-1:] != ["count"]
+        if kind is None or not (reads or (request.method == "POST" and segments[-1:] == ["tenants"])):
+            return
+        if segments[-1] in ("password", "logout", "me"):
+            return
+        try:
+            body = answer.json()
+        except ValueError:
+            return
+        from conformance.checks import secret_fields  # checks imports this module
+
+        leaked = secret_fields(body)
+        if self.redact.found_in(answer.text):
+            leaked.append("the value of a password, token or secret this run knows")
+        if leaked:
+            rule_id = "USR-5" if kind == "users" else "TEN-3"
+            raise ContractViolation(
+                rule_id, f"a {kind[:-1]} representation carries {leaked}\n{self.evidence(answer)}", answer=answer
+            )
 
     def evidence(self, answer: httpx.Response) -> str:
         """The request, the response and a reproducing curl line, with secrets masked."""

@@ -242,7 +242,10 @@ def preflight(http: GuardedClient, tokens: Tokens, target: Target) -> None:
             f"cannot reach {target.url}: {type(exc).__name__}: {exc} (check --target-url / RUNAI_TARGET_URL, "
             "and [target] proxy / timeout)"
         ) from None
-    if answer.status_code in (404, 405) or "json" not in answer.headers.get("content-type", ""):
+    # A 401 or 403 is an API that wants a token, whatever its body (the body's shape is ERR-1's to judge);
+    # a 404, 405 or another non-JSON answer is a wrong URL.
+    wants_token = answer.status_code in (401, 403)
+    if answer.status_code in (404, 405) or ("json" not in answer.headers.get("content-type", "") and not wants_token):
         raise ConfigError(
             f"{target.url} does not look like the Run:ai API: GET /api/v1/users without a token answered "
             f"{answer.status_code} {answer.headers.get('content-type', 'no content type')} (expected a JSON 401)"

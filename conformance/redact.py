@@ -49,6 +49,12 @@ class Redactor:
             self._known.add(secret)
             self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
 
+    def found_in(self, text: str, min_length: int = 8) -> bool:
+        """Whether a whole known secret (of at least `min_length` characters) stands in `text`."""
+        with self._lock:
+            known = [s for s in self._known if len(s) >= min_length]
+        return any(secret in text for secret in known)
+
     def __call__(self, text: str) -> str:
         with self._lock:
             known = sorted(self._known, key=len, reverse=True)

@@ -1,5 +1,7 @@
-"""AUTH-1 on every operation (no, malformed, tampered, unsigned, foreign-signed and expired tokens) and
-AUTH-3 (the token endpoint's grants)."""
+"""AUTH-1 on every operation (no token; every way a JWT can be malformed, part by part; tampered,
+unsigned, foreign-signed and expired tokens), AUTH-3 (the token endpoint's grants), and the token
+endpoint as an operation of its own: every wrong grant gets a 4xx Error body (ERR-1), never a 5xx
+(ERR-3)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from conformance.api import Api, ContractViolation, Secret, access_token, jwt_claims
+from conformance.api import Api, ContractViolation, Secret, access_token, jwt_claims, raise_found
 from conformance.fuzz import operation_ids
 from conformance.rules import rule
 from conformance.secret import bearer
 
 OPERATIONS = sorted(operation_ids().items(), key=lambda kv: kv[1])
+CLOCK_SKEW = 60.0  # seconds the target's clock may differ from ours
 MAX_EXPIRY_WAIT = 20.0  # seconds the expired-token test waits for a short-lived token to expire
 UNKNOWN_TENANT_FOR_READS = 2147483000  # GET only: any int32 can be a real tenant on a shared control plane
 
@@ -32,8 +35,23 @@ def forge(token: Secret, kind: str) -> Secret:
     return Secret(_forge(token.reveal(), kind))
 
 
+# Every way a JWT can be malformed, part by part: (name, how to make it from a good token's parts)
+MALFORMED: dict[str, Any] = {
+    "two-parts": lambda h, p, s: f"{h}.{p}",
+    "four-parts": lambda h, p, s: f"{h}.{p}.{s}.{s}",
+    "header-not-base64": lambda h, p, s: f"!{h}.{p}.{s}",
+    "header-not-json": lambda h, p, s: f"{b64url(b'not json')}.{p}.{s}",
+    "payload-not-json": lambda h, p, s: f"{h}.{b64url(b'{')}.{s}",
+    "payload-not-object": lambda h, p, s: f"{h}.{b64url(b'[1, 2]')}.{s}",
+    "signature-not-base64": lambda h, p, s: f"{h}.{p}.!{s[1:]}",
+    "signature-empty": lambda h, p, s: f"{h}.{p}.",
+}
+
+
 def _forge(token: str, kind: str) -> str:
     header, payload, signature = token.split(".")
+    if kind in MALFORMED:
+        return str(MALFORMED[kind](header, payload, signature))
     claims = jwt_claims(token)
     if kind == "tampered":
         altered = {**claims, "sub": f"{claims.get('sub', '')}-x", "exp": int(claims.get("exp", time.time())) + 3600}
@@ -104,15 +122,13 @@ def expect_401(api: Api, answer: Any, what: str) -> None:
     except ValueError:
         body = None
     if not isinstance(body, dict) or body.get("code") != 401 or not isinstance(body.get("message"), str):
-        raise ContractViolation(
-            ["AUTH-1", "ERR-1"],
-            f"{what}: the 401 is not an Error body with code 401\n{api.evidence(answer)}",
-            answer=answer,
+        raise ContractViolation(  # the status is right: only the body's shape (ERR-1) is wrong
+            "ERR-1", f"{what}: the 401 is not an Error body with code 401\n{api.evidence(answer)}", answer=answer
         )
 
 
-@rule("AUTH-1")
-@pytest.mark.parametrize("kind", ["none", "malformed", "tampered", "alg-none", "foreign-key"])
+@rule("AUTH-1", "ERR-1")
+@pytest.mark.parametrize("kind", ["none", "malformed", *MALFORMED, "tampered", "alg-none", "foreign-key"])
 @pytest.mark.parametrize(("label", "op"), OPERATIONS, ids=[op for _, op in OPERATIONS])
 def test_bad_token_gets_401(api: Api, auth_pool: dict[str, Any], label: str, op: str, kind: str) -> None:
     method, path, body = request_for(api, op, label, auth_pool)
@@ -197,6 +213,14 @@ def test_token_grant_answers_a_jwt(api: Api, keys: tuple[str, str, str]) -> None
             f"the {grant} grant answered expiresIn {expires_in!r}, not a positive number of seconds\n{api.evidence(answer)}",
             answer=answer,
         )
+    left = float(exp) - time.time()  # seconds: what exp says is left, give or take clock skew
+    if expires_in is not None and not left / 2 - CLOCK_SKEW <= expires_in <= 2 * left + CLOCK_SKEW:
+        raise ContractViolation(
+            "AUTH-3",
+            f"the {grant} grant answered expiresIn {expires_in}, but its token's exp is {left:.0f} s away: "
+            f"expiresIn is not that lifetime in seconds\n{api.evidence(answer)}",
+            answer=answer,
+        )
 
 
 @rule("AUTH-3")
@@ -230,7 +254,8 @@ def test_bad_credentials_get_401(api: Api) -> None:
 
 @rule("AUTH-3")
 def test_password_grant_for_a_created_user(api: Api) -> None:
-    user = api.create_user("grant")
+    """With a `+` in the email, as many real addresses have (a form-decoding server reads it as a space)."""
+    user = api.create_user("grant+plus")
     answer = api.tokens.user_token(user["username"], user["tempPassword"])
     if answer.status_code != 200 or not jwt_claims(str(answer.json().get("accessToken", ""))).get("exp"):
         raise ContractViolation(
@@ -245,3 +270,59 @@ def test_password_grant_for_a_created_user(api: Api) -> None:
             f"the password grant with a wrong password: expected 401, got {wrong.status_code}\n{api.evidence(wrong)}",
             answer=wrong,
         )
+
+
+def wrong_grants(api: Api) -> list[tuple[str, dict[str, Any]]]:
+    """Every way a grant request can be wrong, none naming a real account: (what, request keywords)."""
+    nobody = f"{api.ledger.run_tag}-no-such-client"
+    wrong = "wrong-" + secrets.token_hex(6)
+    return [
+        ("an empty object", {"json": {}}),
+        ("no grantType", {"json": {"clientId": nobody, "clientSecret": wrong}}),
+        ("an unknown grantType", {"json": {"grantType": "no-such-grant", "clientId": nobody, "clientSecret": wrong}}),
+        ("client_credentials without clientSecret", {"json": {"grantType": "client_credentials", "clientId": nobody}}),
+        ("client_credentials without clientId", {"json": {"grantType": "client_credentials", "clientSecret": wrong}}),
+        ("app_token without AppSecret", {"json": {"grantType": "app_token", "AppId": nobody}}),
+        ("password without password", {"json": {"grantType": "password", "username": f"{nobody}@example.com"}}),
+        ("numbers for strings", {"json": {"grantType": "client_credentials", "clientId": 5, "clientSecret": 6}}),
+        ("a JSON array", {"json": [nobody, wrong]}),
+        (
+            "a body that is not JSON",
+            {"content": b"grantType=client_credentials", "headers": {"Content-Type": "application/json"}},
+        ),
+    ]
+
+
+@rule("AUTH-3", "ERR-1", "ERR-3")
+def test_every_wrong_grant_gets_a_4xx_error_body(api: Api) -> None:
+    """The token endpoint is an operation too: every wrong grant gets a 4xx (no token: AUTH-3) with an
+    Error body whose code is the status (ERR-1), never a 5xx (ERR-3). Each failure is reported on its own."""
+    found: list[ContractViolation] = []
+    for what, request in wrong_grants(api):
+        answer = api.http.post("/api/v1/token", **request)
+        status = answer.status_code
+        if status >= 500:
+            found.append(
+                ContractViolation("ERR-3", f"a grant with {what} got {status}\n{api.evidence(answer)}", answer=answer)
+            )
+            continue
+        if status < 400:
+            found.append(
+                ContractViolation(
+                    "AUTH-3", f"a grant with {what} got {status}, not a 4xx\n{api.evidence(answer)}", answer=answer
+                )
+            )
+            continue
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("code") != status or not isinstance(body.get("message"), str):
+            found.append(
+                ContractViolation(
+                    "ERR-1",
+                    f"a grant with {what} got {status} without an Error body {{code: {status}, message}}\n{api.evidence(answer)}",
+                    answer=answer,
+                )
+            )
+    raise_found(found, "wrong grants answered against the contract")

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.api import Api, ContractViolation, instant
+from conformance.api import Api, ContractViolation, instant, raise_found
 from conformance.rules import rule
 from strategies import filter_by, pagination
+from strategies.filter_by import iso_8601_forms
 from strategies.pagination import MAX_LIMIT
 
-NAMES = ["alpha", "bravo.two", "charlie+3", "delta_four", "echo-5", "foxtrot%6", "golf", "hotel.india"]
+# Mixed case on purpose: strings compare by character (`J` < `g`), `==` is exact, only `=@` may fold case.
+NAMES = ["alpha", "bravo.two", "charlie+3", "delta_four", "echo-5", "foxtrot%6", "golf", "hotel.india", "Juliet-KILO"]
 DATE_KEYS = {"creationTime": "createdAt", "lastUpdated": "updatedAt", "lastLogin": "lastLogin"}
+DATE_FIELDS_OF_TERMS = tuple(DATE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,15 @@ POPULATIONS = itertools.count()
 
 @pytest.fixture(scope="module")
 def population(api: Api) -> Population:
-    """Eight tagged users; two have logged in (lastLogin), one had its password reset (updatedAt)."""
+    """Nine tagged users; two have logged in (lastLogin), one had its password reset (updatedAt), and the
+    last is created after those logins (so that a null lastLogin read as the creation time would sort
+    between logged-in users, not at one end)."""
     if api.target.read_only:
         pytest.skip("read-only run: the listing properties create their own users to list")
     # other tests share the run tag, not this prefix; a new one each time the fixture is made (with -n N a
     # worker can run this module's tests in two stretches, and the first population is still there)
     prefix = f"pop{next(POPULATIONS)}-"
-    made = [api.create_user(f"{prefix}{name}") for name in NAMES]
+    made = [api.create_user(f"{prefix}{name}") for name in NAMES[:-1]]
     for user in made[1:3]:
         api.expect(
             api.tokens.user_token(user["username"], user["tempPassword"]), "AUTH-3", 200, "logging a population user in"
@@ -64,6 +69,7 @@ def population(api: Api) -> Population:
         200,
         "resetting a population user's password",
     )
+    made.append(api.create_user(f"{prefix}{NAMES[-1]}"))
     shown = api.expect(
         api.call(
             "admin",
@@ -96,6 +102,28 @@ def property_settings(api: Api) -> settings:
 def listed(api: Api, rule_id: str, **params: Any) -> list[dict[str, Any]]:
     answer = api.call("admin", "GET", "/api/v1/users", params=params)
     return api.expect(answer, rule_id, 200, f"GET /api/v1/users {params}").json()
+
+
+def selects_exactly(api: Api, population: Population, terms: list[str], rule_id: str = "LIST-2") -> None:
+    """Each term (with the population's scope) returns every member that must match and none that may
+    not; the terms are sent at once. Each wrong answer is reported on its own."""
+
+    def one(term: str) -> ContractViolation | None:
+        got = population.ids(listed(api, rule_id, filterBy=f"{population.scope},{term}", limit=MAX_LIMIT))
+        must = {u["id"] for u in population.users if term_holds(u, term, strict=True)}
+        may = {u["id"] for u in population.users if term_holds(u, term, strict=False)}
+        if must <= got <= may:
+            return None
+        return ContractViolation(
+            rule_id,
+            f"filterBy {term!r} (and the run's tag term)\n"
+            f"  should have returned: {population.describe(must - got)}\n"
+            f"  should not have returned: {population.describe(got - may)}",
+            operation="get_users",
+        )
+
+    found = [v for v in api.concurrently(*(lambda term=term: one(term) for term in terms)) if v is not None]
+    raise_found(found, "filterBy terms selected the wrong users")
 
 
 # ------------------------------------------------------------------------------ what a term means (LIST-2)
@@ -190,6 +218,68 @@ def test_filter_returns_exactly_the_matching_users(api: Api, population: Populat
     holds_both_ways()
 
 
+@rule("LIST-2")
+def test_terms_on_every_field_select_exactly(api: Api, population: Population) -> None:
+    """Every operator on every string and boolean field, with each member as the pivot: `==` is exact
+    (another case is another value), `<=`/`>=` compare by character, `=@` finds the value wherever it
+    stands, a createdBy or isLocal term selects by its field (a value nobody has selects nobody)."""
+    terms: list[str] = []
+    for user in population.users:
+        name = user["username"]
+        middle = name.removeprefix(population.tag)[1:4] or name[-3:]
+        terms += [f"username=={name}", f"username<={name}", f"username>={name}", f"username=@{middle}"]
+        if name.swapcase() != name:
+            terms.append(f"username=={name.swapcase()}")
+    creators = sorted({str(u["createdBy"]) for u in population.users if u.get("createdBy")})
+    for creator in creators:
+        terms += [f"createdBy=={creator}", f"createdBy=={creator}-{population.tag}"]
+        if len(creator) > 1:
+            terms.append(f"createdBy=@{creator[1:]}")
+    terms += ["isLocal==true", "isLocal==false"]
+    selects_exactly(api, population, terms)
+
+
+@rule("LIST-2")
+def test_date_terms_at_the_exact_instant(api: Api, population: Population) -> None:
+    """Each date field at the exact instant of members (the earliest, the latest, and those whose value
+    differs from another field's: a reset password, a login), with `==`, `<=` and `>=`, spelled as the
+    target shows it and with another offset: the member itself must be selected (the bounds include the
+    value), by its own field (creationTime is createdAt, lastUpdated is updatedAt); a null lastLogin
+    satisfies no term, however far in the future the date."""
+    terms: list[str] = ["lastLogin<=2999-01-01T00:00:00Z", "lastLogin>=1970-01-01T00:00:00Z"]
+    for field, key in DATE_KEYS.items():
+        members = sorted((u for u in population.users if u.get(key)), key=lambda u: instant(u[key]))
+        pivots = {id(u): u for u in [*members[:1], *members[-1:]]}
+        pivots |= {id(u): u for u in members if u.get("updatedAt") != u.get("createdAt") or u.get("lastLogin")}
+        for user in pivots.values():
+            shown = str(user[key])
+            moved = instant(shown).astimezone(timezone(timedelta(hours=2))).isoformat(timespec="microseconds")
+            terms += [f"{field}{op}{value}" for op in ("==", "<=", ">=") for value in (shown, moved)]
+    selects_exactly(api, population, terms)
+
+
+@rule("ERR-3")
+def test_every_iso_8601_form_gets_200_or_400(api: Api) -> None:
+    """Every ISO 8601 form on every date field: the target may read it (200) or refuse it (400), never
+    answer 5xx. Read only; scoped to the run's tag so that the answers stay small."""
+    scope = f"username=@{api.ledger.run_tag}"
+    forms = iso_8601_forms(datetime.now(UTC))
+    requests = [(f"{field}{op}{form}") for field in DATE_FIELDS_OF_TERMS for form in forms for op in ("<=",)]
+
+    def one(term: str) -> ContractViolation | None:
+        answer = api.call("admin", "GET", "/api/v1/users", params={"filterBy": f"{scope},{term}", "limit": 1})
+        if answer.status_code in (200, 400):
+            return None
+        return ContractViolation(
+            "ERR-3",
+            f"filterBy {term!r}: expected 200 or 400, got {answer.status_code}\n{api.evidence(answer)}",
+            answer=answer,
+        )
+
+    found = [v for v in api.concurrently(*(lambda term=term: one(term) for term in requests)) if v is not None]
+    raise_found(found, "ISO 8601 forms got a 5xx")
+
+
 @rule("LIST-3")
 def test_empty_filter_filters_nothing(api: Api, population: Population) -> None:
     got = population.ids(listed(api, "LIST-3", filterBy="", search=population.tag, limit=MAX_LIMIT))
@@ -201,8 +291,25 @@ def test_empty_filter_filters_nothing(api: Api, population: Population) -> None:
         )
 
 
+BAD_TERMS = {
+    "an unknown field": "email==x",
+    "an unknown operator <": "username<x",
+    "an unknown operator >": "username>x",
+    "an unknown operator !=": "username!=x",
+    "an unknown operator ~": "username~x",
+    "an empty value": "username==",
+    "an empty date": "creationTime>=",
+    "an unparseable date": "creationTime>=yesterday",
+}
+
+
 @rule("LIST-3")
 def test_bad_terms_get_400(api: Api, population: Population) -> None:
+    """Each kind of bad term the contract names, then near misses drawn from the grammar."""
+    for what, bad in BAD_TERMS.items():
+        answer = api.call("admin", "GET", "/api/v1/users", params={"filterBy": f"{population.scope},{bad}"})
+        api.expect(answer, "LIST-3", 400, f"filterBy with {what} ({bad!r})")
+
     @property_settings(api)
     @given(bad=filter_by.invalid_filter_by())
     def rejected(bad: str) -> None:
@@ -218,6 +325,18 @@ def test_search_returns_exactly_the_containing_users(api: Api, population: Popul
     pieces = st.sampled_from(names).flatmap(
         lambda n: st.integers(0, len(n) - 1).flatmap(lambda i: st.integers(i + 1, len(n)).map(lambda j: n[i:j]))
     )
+
+    names_text = " ".join(u["username"].casefold() for u in population.users)
+    for user in population.users[:1]:  # a text only another field holds (createdBy) finds nobody
+        creator = str(user.get("createdBy") or "")
+        if creator and creator.casefold() not in names_text:
+            got = population.ids(listed(api, "LIST-4", filterBy=population.scope, search=creator, limit=MAX_LIMIT))
+            if got:
+                raise ContractViolation(
+                    "LIST-4",
+                    f"search {creator!r} (the creator, in no username) returned {population.describe(got)}",
+                    operation="get_users",
+                )
 
     @property_settings(api)
     @given(text=pieces.flatmap(lambda p: st.sampled_from([p, p.upper(), p.title()])))
@@ -250,10 +369,12 @@ def sort_value(user: dict[str, Any], key: str) -> Any:
 
 
 @rule("LIST-5")
-@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("order", ["asc", "desc", None], ids=["asc", "desc", "default"])
 @pytest.mark.parametrize("field", [*SORT_KEYS, "type"])
-def test_sort_orders_the_list(api: Api, population: Population, field: str, order: str) -> None:
-    users = listed(api, "LIST-5", filterBy=population.scope, sortBy=field, sortOrder=order, limit=MAX_LIMIT)
+def test_sort_orders_the_list(api: Api, population: Population, field: str, order: str | None) -> None:
+    """Each field both ways, and without sortOrder (ascending, the default)."""
+    params = {"sortOrder": order} if order else {}
+    users = listed(api, "LIST-5", filterBy=population.scope, sortBy=field, limit=MAX_LIMIT, **params)
     if population.ids(users) != population.ids():
         raise ContractViolation("LIST-5", f"sortBy={field} changed which users are listed", operation="get_users")
     if field == "type":
@@ -269,16 +390,30 @@ def test_sort_orders_the_list(api: Api, population: Population, field: str, orde
             f"sortBy={field}: null values are not grouped at one end (positions {nulls})",
             operation="get_users",
         )
-    if present != sorted(present, reverse=order == "desc"):
+    # The contract names no collation for sorting: by character or ignoring case are both an order.
+    orders = [sorted(present, reverse=order == "desc")]
+    if present and isinstance(present[0], str):
+        orders.append(sorted(present, key=str.casefold, reverse=order == "desc"))
+    if present not in orders:
         shown = [u["username"].removeprefix(population.tag) for u in users]
         raise ContractViolation(
-            "LIST-5", f"sortBy={field} sortOrder={order} answered the order {shown}", operation="get_users"
+            "LIST-5",
+            f"sortBy={field} sortOrder={order or '(default: asc)'} answered the order {shown}",
+            operation="get_users",
         )
 
 
 @rule("LIST-5")
 @pytest.mark.parametrize(
-    "params", [{"sortBy": "email"}, {"sortBy": "Username"}, {"sortOrder": "descending"}, {"sortOrder": "DESC"}]
+    "params",
+    [
+        {"sortBy": "email"},
+        {"sortBy": "Username"},
+        {"sortBy": "createdAt"},  # a property of the user, not a sort field (creationTime is)
+        {"sortBy": "id"},
+        {"sortOrder": "descending"},
+        {"sortOrder": "DESC"},
+    ],
 )
 def test_sort_values_outside_the_enums_get_400(api: Api, params: dict[str, str]) -> None:
     api.expect(api.call("admin", "GET", "/api/v1/users", params=params), "LIST-5", 400, f"GET /api/v1/users {params}")
@@ -327,6 +462,82 @@ def test_out_of_bounds_paging_gets_400(api: Api) -> None:
         )
 
     rejected()
+
+
+@rule("LIST-6")
+def test_paging_bounds_exactly(api: Api) -> None:
+    """Every bound at the bound and one past it: limit 1 and 500 and offset 0 are taken, limit 0 and 501
+    and offset -1 get 400. Read only, scoped to the run's tag."""
+    scope = {"filterBy": f"username=@{api.ledger.run_tag}"}
+    for params, status in (
+        ({"limit": 1}, 200),
+        ({"limit": MAX_LIMIT}, 200),
+        ({"offset": 0}, 200),
+        ({"limit": 0}, 400),
+        ({"limit": MAX_LIMIT + 1}, 400),
+        ({"offset": -1}, 400),
+    ):
+        answer = api.call("admin", "GET", "/api/v1/users", params={**scope, **params})
+        api.expect(answer, "LIST-6", status, f"GET /api/v1/users {params}")
+        if status == 200 and params.get("limit") == 1 and len(answer.json()) > 1:
+            raise ContractViolation("LIST-6", f"limit=1 answered {len(answer.json())} users", answer=answer)
+
+
+@rule("LIST-6")
+def test_default_limit_holds_every_user(api: Api) -> None:
+    """Without limit the list holds up to 500: a filtered list of more users than any smaller default
+    (101; 501 in the nightly profile, the default's own bound) holds them all, or exactly 500."""
+    if api.target.read_only:
+        pytest.skip("read-only run: this test creates the users it lists")
+    size = MAX_LIMIT + 1 if api.target.profile.name == "nightly" else 101
+    prefix = f"many{next(POPULATIONS)}-"
+    made = api.concurrently(*(lambda i=i: api.create_user(f"{prefix}{i}") for i in range(size)))
+    scope = f"username=@{api.ledger.tagged(prefix)}"
+    got = api.expect(
+        api.call("admin", "GET", "/api/v1/users", params={"filterBy": scope}), "LIST-6", 200, "a list without limit"
+    )
+    ids = {u["id"] for u in got.json()} & {u["id"] for u in made}
+    if len(ids) != min(size, MAX_LIMIT):
+        raise ContractViolation(
+            "LIST-6",
+            f"without limit the list of {size} users holds {len(ids)} of them (the default limit is 500)",
+            answer=got,
+        )
+
+
+@rule("LIST-7")
+def test_count_agrees_for_every_kind_of_term(api: Api, population: Population) -> None:
+    """count equals the list's length for a term on each field and operator kind, and for search."""
+    member = population.users[len(population.users) // 2]
+    params_list: list[dict[str, str]] = [
+        {"filterBy": f"{population.scope},{term}"}
+        for term in (
+            f"username=={member['username']}",
+            f"username<={member['username']}",
+            f"username=@{member['username'][-4:]}",
+            f"createdBy=={member.get('createdBy')}",
+            "isLocal==true",
+            f"creationTime<={member['createdAt']}",
+            f"creationTime>={member['createdAt']}",
+            f"lastUpdated>={member['updatedAt']}",
+            "lastLogin>=1970-01-01T00:00:00Z",
+        )
+    ]
+    params_list.append({"filterBy": population.scope, "search": member["username"][-5:].upper()})
+
+    def one(params: dict[str, str]) -> ContractViolation | None:
+        length = len(listed(api, "LIST-7", **params, limit=MAX_LIMIT))
+        answer = api.expect(
+            api.call("admin", "GET", "/api/v1/users/count", params=params), "LIST-7", 200, f"count {params}"
+        )
+        if answer.json().get("count") == length:
+            return None
+        return ContractViolation(
+            "LIST-7", f"count with {params} is {answer.json().get('count')}, the list has {length}", answer=answer
+        )
+
+    found = [v for v in api.concurrently(*(lambda p=p: one(p) for p in params_list)) if v is not None]
+    raise_found(found, "counts differ from their lists")
 
 
 @rule("LIST-7")

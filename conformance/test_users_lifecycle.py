@@ -71,6 +71,54 @@ def login(api: Api, user: dict[str, Any], password: Secret, rule_id: str) -> Sec
     return token
 
 
+@rule("USR-1")
+@pytest.mark.parametrize("notify", [None, True, False], ids=["notify-absent", "notify-true", "notify-false"])
+def test_create_answers_id_username_temp_password(api: Api, notify: bool | None) -> None:
+    """201 {id, username, tempPassword} with the username the email sent, exactly (mixed case kept),
+    and a temporary password whether or not the user is notified by mail."""
+    email = f"{api.ledger.tagged('Create-' + uuid.uuid4().hex[:6])}@example.com"
+    body: dict[str, Any] = {"email": email} if notify is None else {"email": email, "notify": notify}
+    answer = api.expect(api.call("admin", "POST", "/api/v1/users", json=body), "USR-1", 201, "creating a user")
+    got = answer.json()
+    problems = []
+    if not isinstance(got, dict):
+        raise ContractViolation("USR-1", f"create answered {answer.text[:200]!r}, not an object", answer=answer)
+    if got.get("username") != email:
+        problems.append(f"username {got.get('username')!r} is not the email sent {email!r}")
+    if not isinstance(got.get("id"), (str, int)) or got.get("id") in ("", None):
+        problems.append(f"id {got.get('id')!r} is empty")
+    if not isinstance(got.get("tempPassword"), str) or not got.get("tempPassword"):
+        problems.append(f"tempPassword is {'empty' if got.get('tempPassword') == '' else 'missing'}")
+    if problems:
+        raise ContractViolation("USR-1", "; ".join(problems), answer=answer)
+
+
+@rule("USR-1")
+def test_ids_are_never_reused(api: Api) -> None:
+    """A new user's id is new: not the id of a user deleted a moment ago."""
+    first = api.create_user()
+    api.expect(api.call("admin", "DELETE", f"/api/v1/users/{first['id']}"), "USR-6", 204, "deleting a user")
+    seen = {first["id"]}
+    for _ in range(2):
+        user = api.create_user()
+        if user["id"] in seen:
+            raise ContractViolation(
+                "USR-1", f"a new user got the id {user['id']} of a user created before it", operation="create_user"
+            )
+        seen.add(user["id"])
+
+
+@rule("USR-3")
+def test_same_email_in_another_tenant_is_no_conflict(api: Api) -> None:
+    """Emails are unique in a tenant, not across tenants: another tenant's user with the same email is no
+    conflict (a 409 here would also tell this tenant that the address exists elsewhere)."""
+    if not api.target.has_role("peer"):
+        pytest.skip("the credentials have no peer role (an admin of another tenant)")
+    theirs = api.create_user(f"both-{uuid.uuid4().hex[:6]}", role="peer")
+    answer = api.call("admin", "POST", "/api/v1/users", json={"email": theirs["username"]})
+    api.expect(answer, "USR-3", 201, "creating a user whose email exists only in another tenant")
+
+
 @rule("USR-3")
 def test_duplicate_email_conflicts_and_creates_nothing(api: Api) -> None:
     user = api.create_user()
@@ -86,7 +134,7 @@ def test_duplicate_email_conflicts_and_creates_nothing(api: Api) -> None:
 @rule("USR-4")
 def test_read_shows_the_created_user(api: Api) -> None:
     start = datetime.now(UTC) - CLOCK_SKEW
-    user = api.create_user()
+    user = api.create_user(f"Read-Mixed-{uuid.uuid4().hex[:4]}")  # the same username, case included
     first = get_user(api, user["id"], "USR-4")
     time.sleep(0.05)
     second = get_user(api, user["id"], "USR-4")
@@ -174,13 +222,20 @@ def test_password_reset_never_repeats_a_password(api: Api) -> None:
 
 @rule("USR-9", "AUTH-4")
 def test_logout_revokes_earlier_tokens_only(api: Api) -> None:
-    user = api.create_user()
-    before = login(api, user, user["tempPassword"], "AUTH-3")
-    if not token_is_live(api, before):
+    """Every token the user got before the logout dies (not only the latest); tokens of another user,
+    and the user's tokens after the logout, keep working."""
+    user, other = api.create_user(), api.create_user()
+    before = [login(api, user, user["tempPassword"], "AUTH-3") for _ in range(3)]
+    bystander = login(api, other, other["tempPassword"], "AUTH-3")
+    if not all(api.concurrently(*(lambda t=t: token_is_live(api, t) for t in [*before, bystander]))):
         raise ContractViolation("AUTH-3", "a fresh user token does not authenticate")
     api.expect(api.call("admin", "POST", f"/api/v1/users/{user['id']}/logout"), "USR-9", 200, "logging a user out")
-    if token_is_live(api, before):
-        raise ContractViolation("AUTH-4", "a token issued before the logout still authenticates")
+    live = api.concurrently(*(lambda t=t: token_is_live(api, t) for t in before))
+    if any(live):
+        which = ", ".join(f"#{i + 1}" for i, alive in enumerate(live) if alive)
+        raise ContractViolation("AUTH-4", f"of 3 tokens issued before the logout, {which} still authenticate(s)")
+    if not token_is_live(api, bystander):
+        raise ContractViolation("AUTH-4", "logging one user out revoked another user's token")
     time.sleep(1.1)  # a token issued in the same second as the logout may share its timestamp
     after = login(api, user, user["tempPassword"], "AUTH-4")
     if not token_is_live(api, after):
@@ -207,17 +262,21 @@ def test_password_change_needs_the_current_password(api: Api) -> None:
             f"a {len(new)}-character new password",
         )
     login(api, user, user["tempPassword"], "USR-10")  # nothing changed so far
-    new = Secret(f"Changed-{uuid.uuid4().hex[:12]}")
-    body = {"currentPassword": user["tempPassword"], "newPassword": new}
-    api.expect(
-        api.call(None, "POST", "/api/v1/me/password", token=token, json=body),
-        "USR-10",
-        200,
-        "the right current password",
-    )
-    login(api, user, new, "USR-10")
-    old = api.tokens.user_token(user["username"], user["tempPassword"])
-    api.expect(old, "USR-10", 401, "the password grant with the old password after a change")
+    # At the bounds: exactly 8, then exactly 255 characters are accepted; each time the new one works
+    # and the one before it no longer does.
+    current = user["tempPassword"]
+    for new in (Secret(uuid.uuid4().hex[:8]), Secret((uuid.uuid4().hex * 8)[:255])):
+        body = {"currentPassword": current, "newPassword": new}
+        api.expect(
+            api.call(None, "POST", "/api/v1/me/password", token=token, json=body),
+            "USR-10",
+            200,
+            f"the right current password and a {len(new.reveal())}-character new one",
+        )
+        token = login(api, user, new, "USR-10")
+        old = api.tokens.user_token(user["username"], current)
+        api.expect(old, "USR-10", 401, "the password grant with the old password after a change")
+        current = new
 
 
 @rule("USR-11")
@@ -231,5 +290,14 @@ def test_login_sets_last_login(api: Api) -> None:
         raise ContractViolation(
             "USR-11",
             f"after a login at about {datetime.now(UTC):%H:%M:%S}, lastLogin is {last!r}",
+            operation="get_user_by_id",
+        )
+    time.sleep(1.1)  # the time of a later login, not of the first: a second apart for second-resolution clocks
+    login(api, user, user["tempPassword"], "USR-11")
+    again = get_user(api, user["id"], "USR-11").get("lastLogin")
+    if again is None or instant(again, "lastLogin") <= instant(last, "lastLogin"):
+        raise ContractViolation(
+            "USR-11",
+            f"a second login a second later left lastLogin at {again!r} (the first login set {last!r})",
             operation="get_user_by_id",
         )

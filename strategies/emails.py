@@ -5,12 +5,15 @@ The published pattern is `^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$` wit
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import strategies as st
 
 LOCAL_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-"
 DOMAIN_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
 TLD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MIN_LENGTH, MAX_LENGTH = 5, 254
+PATTERN = re.compile(r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}")  # the published pattern, whole string
 
 
 def _email(local: str, domain: str, tld: str) -> str:
@@ -68,3 +71,9 @@ def invalid_emails() -> st.SearchStrategy[str]:
         st.just("a@bc"),  # 4 characters
         emails_of_length(MAX_LENGTH).map(lambda e: "a" + e),  # 255 characters
     )
+
+
+def pattern_breaking_emails() -> st.SearchStrategy[str]:
+    """A near miss of the pattern itself, whatever its length: for the tenant email (TEN-2), which has the
+    pattern and no length bound."""
+    return invalid_emails().filter(lambda e: not PATTERN.fullmatch(e))

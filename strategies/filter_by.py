@@ -72,6 +72,44 @@ def iso_spellings(instant: datetime) -> st.SearchStrategy[str]:
     return st.builds(spell, offsets, precisions, st.booleans())
 
 
+def iso_8601_forms(instant: datetime) -> list[str]:
+    """Every form of ISO 8601 a date term may carry, for one instant: extended and basic formats, `Z`,
+    numeric offsets with and without a colon, hours-only offsets, 0 to 9 fraction digits with `.` or `,`,
+    lowercase `t`/`z`, a space for `T`, no seconds, a date alone, week and ordinal dates, 24:00. A target
+    may reject a form it does not read (400), never crash on one (ERR-3)."""
+    utc = instant.astimezone(UTC)
+    plus2 = utc.astimezone(timezone(timedelta(hours=2)))
+    day = utc.strftime("%Y-%m-%d")
+    clock = utc.strftime("%H:%M:%S")
+    iso_year, iso_week, iso_weekday = utc.isocalendar()
+    digits = f"{utc.microsecond:06d}123"
+    forms = [
+        f"{day}T{clock}Z",
+        f"{day}t{clock}z",
+        f"{day} {clock}Z",
+        f"{day}T{clock}+00:00",
+        f"{day}T{clock}-00:00",
+        plus2.strftime("%Y-%m-%dT%H:%M:%S+02:00"),
+        plus2.strftime("%Y-%m-%dT%H:%M:%S+0200"),
+        plus2.strftime("%Y-%m-%dT%H:%M:%S+02"),
+        utc.strftime("%Y%m%dT%H%M%SZ"),
+        f"{day}T{utc:%H:%M}Z",
+        f"{day}T{utc:%H}Z",
+        day,
+        utc.strftime("%Y%m%d"),
+        f"{day}T{clock}",
+        f"{day}T24:00:00Z",
+        f"{iso_year}-W{iso_week:02d}-{iso_weekday}",
+        f"{iso_year}-W{iso_week:02d}-{iso_weekday}T{clock}Z",
+        f"{utc:%Y}-{utc.timetuple().tm_yday:03d}",
+        f"{utc:%Y}-{utc.timetuple().tm_yday:03d}T{clock}Z",
+        *(f"{day}T{clock}.{digits[:n]}Z" for n in range(1, 10)),
+        f"{day}T{clock},{digits[:3]}Z",
+        f"+00{day}T{clock}Z",
+    ]
+    return forms
+
+
 def date_values() -> st.SearchStrategy[str]:
     """An ISO 8601 date-time with an offset, in one of several spellings."""
     return instants().flatmap(iso_spellings)

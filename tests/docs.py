@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conformance.checks import CHECK_RULES
 from conformance.fuzz import COMMON_RULES, FUZZ_RULES
-from conformance.rules import rules
+from conformance.rules import clauses, rules
 from conformance.target import PROFILES
 from reference.faults import FAULTS
 from tests.suite.test_suite_catches_faults import CAUGHT_BY, CAUGHT_BY_MACHINES, STATEFUL
@@ -55,7 +55,7 @@ def faults_by_rule() -> dict[str, list[str]]:
     """Rule id -> its planted faults, each with the parts of the suite shown to catch it."""
     found: dict[str, list[str]] = {r: [] for r in rules()}
     for name, fault in FAULTS.items():
-        parts = [Path(CAUGHT_BY[name]).stem] if name in CAUGHT_BY else []
+        parts = [Path(CAUGHT_BY[name].split("::")[0]).stem] if name in CAUGHT_BY else []
         if name in CAUGHT_BY_MACHINES:
             parts.append(Path(STATEFUL).stem)
         found[fault.rule].append(f"`{name}` ({', '.join(parts) or 'NOT CAUGHT'})")
@@ -78,6 +78,24 @@ def rules_table() -> str:
     return "\n".join(lines)
 
 
+def clauses_table() -> str:
+    """Every clause of every rule, what proves it and the planted faults that show those checks can fail."""
+    table = clauses()
+    checks = {check for c in table for check in c.checks}
+    faults = {fault for c in table for fault in c.faults}
+    lines = [
+        f"**{len(table)} clauses** of {len(rules())} rules, proved by **{len(checks)} checks**, each clause broken "
+        f"by at least one of **{len(faults)} planted faults** (of {len(FAULTS)}).",
+        "",
+        "| clause | what it says | proved by | planted faults |",
+        "|---|---|---|---|",
+    ]
+    for c in table:
+        proofs = "<br>".join(f"`{check}`" for check in c.checks)
+        lines.append(f"| {c.id} | {c.says} | {proofs} | {'<br>'.join(f'`{f}`' for f in c.faults)} |")
+    return "\n".join(lines)
+
+
 def profiles_table() -> str:
     lines = [
         "| profile | fuzzed examples per operation | examples per property | state machine runs × steps (each machine) |",
@@ -90,7 +108,7 @@ def profiles_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"rules": rules_table, "profiles": profiles_table}
+TABLES = {"rules": rules_table, "clauses": clauses_table, "profiles": profiles_table}
 
 
 def render(text: str) -> str:

@@ -4,7 +4,7 @@ spec, not copied), every invalid one breaks it, and the corners are actually dra
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
@@ -47,6 +47,27 @@ def test_valid_emails_satisfy_the_spec(value: str) -> None:
 @given(emails.invalid_emails())
 def test_invalid_emails_break_the_spec(value: str) -> None:
     assert not email_ok(value)
+
+
+@given(emails.pattern_breaking_emails())
+def test_pattern_breaking_emails_break_the_pattern_whatever_their_length(value: str) -> None:
+    assert not re.fullmatch(EMAIL["pattern"].strip("^$"), value)
+
+
+def test_iso_8601_forms_are_every_form_of_one_instant() -> None:
+    instant = datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=UTC)
+    forms = filter_by.iso_8601_forms(instant)
+    assert len(forms) == len(set(forms)) >= 25
+    readable = [f for f in forms if "W" not in f and "24:00" not in f and not f.startswith("+")]
+    for form in readable:  # the forms Python reads are this instant, or its day, hour or minute
+        try:
+            value = datetime.fromisoformat(form.replace("z", "Z").replace("t", "T"))
+        except ValueError:
+            continue
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        assert abs((value - instant).total_seconds()) < 86400, form
+    assert any(f.endswith(".456789123Z") for f in forms), "nine fraction digits"
+    assert "2026-W49-1" in forms and "2026-334" in forms
 
 
 def test_email_corners_are_drawn() -> None:
