@@ -3,6 +3,7 @@ profiles, and the stash keys the other parts of the plugin share. Nothing else r
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "waived rule fails it, named)",
     )
     group.addoption(
+        "--shrink-seconds",
+        type=shrink_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long Hypothesis may shrink one failure against the target (default: the profile's, "
+        "ci 20; 0: report each failure as first found, the fastest red verdict)",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help=f"where JUnit XML and Allure results go (env {ENV['report_dir']}; default reports/)",
@@ -64,6 +73,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"known failures to report as waived, TOML or YAML (env {ENV['waivers']}; see conformance/waivers.py)",
     )
+
+
+def shrink_seconds(text: str) -> float:
+    """--shrink-seconds: a number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the shrink budget must be >= 0 seconds")
+    return value
 
 
 def option(config: pytest.Config, name: str) -> Any:

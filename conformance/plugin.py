@@ -73,7 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.credentials = worker["runai"]["credentials"]
         config.option.hypothesis_seed = worker["runai"]["seed"]
     settings.load_profile(f"runai-{profile}")
-    set_shrink_budget(PROFILES[profile].shrink_seconds)
+    budget = config.getoption("shrink_seconds", None)
+    set_shrink_budget(PROFILES[profile].shrink_seconds if budget is None else budget)
     # One seed per run, printed in the header, so a failure replays with --hypothesis-seed.
     seed = config.getoption("hypothesis_seed", None)
     if seed is None:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from conformance.guard import path_segments, tenant_readings
 from reference.server import RunningServer, credentials_toml
-from tests.suite.runner import ROOT, reference, run_suite
+from tests.suite.runner import ROOT, reference, run_suite, tagged_leftovers
 
 PIECE = 16  # the bar: no 16-character piece of a secret anywhere
 CREATES = {("api", "v1", "users"), ("api", "v1", "tenants"), ("api", "v1", "token")}
@@ -73,6 +73,7 @@ def test_a_ci_run_changes_only_what_it_created(tmp_path: Path) -> None:
         bad = unsafe_requests(server.requests, users, tenants)
         assert bad == [], f"{len(bad)} state-changing requests named what the run did not create: {bad[:5]}"
         assert server.store.snapshot_rows(users, tenants) == before
+        assert tagged_leftovers(server) == [], "a green run left tagged users or tenants behind"
 
 
 def test_the_audit_catches_a_request_that_names_someone_elses_resource() -> None:

@@ -151,7 +151,9 @@ def test_workers_give_the_same_rule_statuses_as_a_serial_run(tmp_path: Path) -> 
     for label, extra in (("serial", ()), ("workers", ("-n", "2"))):
         (tmp_path / label).mkdir()
         with reference("usr-reset-repeats-password") as server:
-            result = run_suite(server, tmp_path / label, "conformance", "--profile", "smoke", *extra)
+            result = run_suite(
+                server, tmp_path / label, "conformance", "--profile", "smoke", "--shrink-seconds", "0", *extra
+            )
             assert tagged_leftovers(server) == [], "every worker cleans up after itself"
         assert result.returncode == 1, result.output[-3000:]
         data = summary_of(result.report_dir)
@@ -160,6 +162,16 @@ def test_workers_give_the_same_rule_statuses_as_a_serial_run(tmp_path: Path) -> 
         statuses[label] = {r: e["status"] for r, e in data["rules"].items()}
     assert statuses["workers"] == statuses["serial"]
     assert len(data["run_tag"].split()) == 2, "each worker has its own run tag"
+
+
+def test_shrink_seconds_zero_reports_the_failure_as_found(tmp_path: Path) -> None:
+    """--shrink-seconds 0: red naming the rule at once, and the evidence says the reproduction was not
+    shrunk (with the command for the minimal one)."""
+    with reference("usr-reset-repeats-password") as server:
+        machine = "conformance/test_stateful.py::test_users_lifecycle_machine"
+        result = run_suite(server, tmp_path, machine, "--profile", "ci", "--shrink-seconds", "0")
+    assert result.returncode == 1 and result.failed_rules == {"USR-8"}, result.output[-2000:]
+    assert "NOT fully shrunk" in result.output, result.output[-2000:]
 
 
 def _one_line_refusal(*args: str) -> subprocess.CompletedProcess[str]:
@@ -178,6 +190,8 @@ def test_a_dead_token_exits_4_in_one_line(tmp_path: Path) -> None:
     ("args", "words"),
     [
         (("--hypothesis-seed=abc",), "--hypothesis-seed 'abc' is not an integer"),
+        (("--shrink-seconds=-1",), "the shrink budget must be >= 0 seconds"),
+        (("--shrink-seconds=soon",), "'soon' is not a number of seconds"),
     ],
 )
 def test_bad_run_settings_are_one_line(args: tuple[str, ...], words: str) -> None:
