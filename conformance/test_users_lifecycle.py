@@ -120,6 +120,24 @@ def test_same_email_in_another_tenant_is_no_conflict(api: Api) -> None:
 
 
 @rule("USR-3")
+def test_concurrent_creates_of_one_email_have_one_winner(api: Api) -> None:
+    """What must have exactly one winner is tried in parallel: the same new email sent eight times at
+    once gets one 201 and seven 409, and the list holds one user of that name."""
+    email = f"{api.ledger.tagged('race-' + uuid.uuid4().hex[:6])}@example.com"
+    answers = api.concurrently(
+        *(lambda: api.call("admin", "POST", "/api/v1/users", json={"email": email}) for _ in range(8))
+    )
+    statuses = sorted(a.status_code for a in answers)
+    same = [u for u in mine(api, email) if u["username"] == email]
+    if statuses != [201] + [409] * 7 or len(same) != 1:
+        raise ContractViolation(
+            "USR-3",
+            f"eight concurrent creates of {email} answered {statuses}; the list holds {len(same)} users of that name",
+            operation="create_user",
+        )
+
+
+@rule("USR-3")
 def test_duplicate_email_conflicts_and_creates_nothing(api: Api) -> None:
     user = api.create_user()
     again = api.call("admin", "POST", "/api/v1/users", json={"email": user["username"]})

@@ -7,6 +7,7 @@ validation against the merged spec (400) → the operation (404/409/2xx). Every 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -805,6 +806,11 @@ class ReferenceApp:
             "SELECT 1 FROM users WHERE username = ?", (username,)
         ):
             raise ApiError(409, f"a user with email {username} already exists")
+        racy = self.faults.on("usr-concurrent-duplicates")
+        if racy:  # check, then insert a moment later, with no lock or unique index in between
+            if self._same_username(principal.tenant_id, username):
+                raise ApiError(409, f"a user with email {username} already exists")
+            await asyncio.sleep(0.05)
         # usr-duplicate-409-but-creates: the uniqueness check runs after the insert, and nothing rolls back
         late_check = self.faults.on("usr-duplicate-409-but-creates")
         reused = self.freed_user_ids.pop(principal.tenant_id, None) if self.faults.on("usr-id-reused") else None
@@ -813,7 +819,7 @@ class ReferenceApp:
                 principal.tenant_id,
                 username,
                 created_by,
-                allow_duplicate=self.faults.on("usr-duplicate-email") or late_check,
+                allow_duplicate=self.faults.on("usr-duplicate-email") or late_check or racy,
                 user_id=reused,
                 update_stamp_lead_ms=5 if self.faults.on("usr-updated-before-created") else 0,
             )

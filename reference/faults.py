@@ -103,6 +103,11 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "usr-duplicate-409-but-creates", "USR-3", "a duplicate email gets 409 but a second user is stored anyway"
         ),
+        Fault(
+            "usr-concurrent-duplicates",
+            "USR-3",
+            "two creates of one email at the same moment both succeed (the check and the insert are not atomic)",
+        ),
         Fault("usr-email-unique-across-tenants", "USR-3", "an email used in another tenant gets 409"),
         Fault("usr-get-username-lowercased", "USR-4", "GET by id shows the username lowercased"),
         Fault("usr-is-local-false", "USR-4", "GET by id shows isLocal false for users created through the API"),

@@ -436,6 +436,13 @@ def usr_duplicate_email_conflicts(api: Api) -> None:
     assert answer.status_code == 409, answer.status_code
     assert api.count() == before, "a duplicate create changed the count"
     assert len(api.users(filterBy=f"username=={email}")) == 1
+    # Concurrency: the same new email sent four times at once has exactly one winner.
+    racing = f"race-{uuid.uuid4().hex[:8]}@example.com"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(
+            pool.map(lambda _: api.call("admin", "POST", "/api/v1/users", json={"email": racing}).status_code, range(4))
+        )
+    assert statuses == [201, 409, 409, 409], f"four concurrent creates of one email answered {statuses}"
 
 
 @probe("USR-4")

@@ -102,6 +102,7 @@ CAUGHT_BY |= {
     "usr-email-255-accepted": "conformance/test_inputs.py::test_email_length_bounds",
     "usr-duplicate-409-but-creates": "conformance/test_users_lifecycle.py::test_duplicate_email_conflicts_and_creates_nothing",
     "usr-email-unique-across-tenants": "conformance/test_users_lifecycle.py::test_same_email_in_another_tenant_is_no_conflict",
+    "usr-concurrent-duplicates": "conformance/test_users_lifecycle.py::test_concurrent_creates_of_one_email_have_one_winner",
     "usr-get-username-lowercased": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
     "usr-is-local-false": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
     "usr-timestamps-local-time": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
