@@ -75,6 +75,17 @@ class ContractViolation(AssertionError):
         return str(self.args[0]) if self.args else ""
 
 
+def strings_in(value: Any) -> list[str]:
+    """Every string value of a JSON document, at any depth."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings_in(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings_in(item)]
+    return []
+
+
 def raise_found(found: list[ContractViolation], what: str) -> None:
     """Raise what a check found: nothing, the one violation, or all of them together (an ExceptionGroup
     whose every violation is reported on its own with its rules and evidence)."""
@@ -270,7 +281,7 @@ class Api:
         from conformance.checks import secret_fields  # checks imports this module
 
         leaked = secret_fields(body)
-        if self.redact.found_in(answer.text):
+        if self.redact.found_in(strings_in(body)):
             leaked.append("the value of a password, token or secret this run knows")
         if leaked:
             rule_id = "USR-5" if kind == "users" else "TEN-3"

@@ -49,11 +49,12 @@ class Redactor:
             self._known.add(secret)
             self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
 
-    def found_in(self, text: str, min_length: int = 8) -> bool:
-        """Whether a whole known secret (of at least `min_length` characters) stands in `text`."""
+    def found_in(self, values: list[str], inside_from: int = 20) -> bool:
+        """Whether one of `values` is a known secret, or holds a whole known secret of at least
+        `inside_from` characters (a shorter one could be part of an ordinary value by chance)."""
         with self._lock:
-            known = [s for s in self._known if len(s) >= min_length]
-        return any(secret in text for secret in known)
+            known, long = set(self._known), [s for s in self._known if len(s) >= inside_from]
+        return any(value in known or any(secret in value for secret in long) for value in values)
 
     def __call__(self, text: str) -> str:
         with self._lock:

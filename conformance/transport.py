@@ -26,7 +26,7 @@ import pytest
 from schemathesis.core.transport import Response as SchemathesisResponse
 from schemathesis.transport.requests import RequestsTransport
 
-from conformance.guard import SAFE_METHODS, Guard, Ledger, Refused, ids_in, path_segments
+from conformance.guard import SAFE_METHODS, Guard, Ledger, Refused, ids_in, normal_id, path_segments
 from conformance.network import Network
 from conformance.redact import Redactor
 from conformance.results import TOKEN_OPERATION, operation_of
@@ -183,14 +183,18 @@ class GuardedClient(httpx.Client):
         )
         kind = CREATES.get(segments) if request.method == "POST" else None
         if kind is not None and response.is_success and isinstance(data, dict):  # 201, or a wrong 200: still made
-            self._ledger_created(kind, data, request)
+            self._ledger_created(kind, data, request, response.status_code)
             return
         if segments[:3] != ("api", "v1", "token"):
             self.ledger.saw(ids_in(data))
 
-    def _ledger_created(self, kind: str, data: dict[str, Any], request: httpx.Request) -> None:
+    def _ledger_created(self, kind: str, data: dict[str, Any], request: httpx.Request, status: int = 201) -> None:
         """A create succeeded: what it made is this run's, whatever the test then asserts (a target that
         answers 200 instead of 201 breaks a rule, and still leaves a user or tenant to clean up)."""
+        tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+        made = data.get("id") if kind == "user" else tenant.get("id")
+        if status != 201 and normal_id(made) in self.ledger.foreign:
+            return  # a 200 naming what an answer showed before: maybe an existing one, not this run's to delete
         if kind == "user" and isinstance(data.get("id"), (str, int)):
             token = request.headers.get("authorization", "").partition(" ")[2].strip()
             self.ledger.add_user(str(data["id"]), self.guard.role_tokens.get(token, "admin"))

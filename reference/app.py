@@ -734,8 +734,8 @@ class ReferenceApp:
         elif isinstance(value, str) and isinstance(actual, str):
             if op == "==" and self.faults.on("list-equals-ignores-case"):
                 return actual.casefold() == value.casefold()
-            if op in ("<=", ">=") and self.faults.on("list-order-terms-ignore-case"):
-                actual, value = actual.casefold(), value.casefold()
+            if op in ("<=", ">=") and self.faults.on("list-string-bounds-exclusive"):
+                return actual < value if op == "<=" else actual > value
             if op == "=@" and self.faults.on("list-contains-prefix-only"):
                 return actual.casefold().startswith(value.casefold())
         if op == "==":
@@ -802,10 +802,6 @@ class ReferenceApp:
         email = body["email"]
         username = email.lower() if self.faults.on("usr-username-lowercased") else email
         created_by = username if self.faults.on("usr-created-by-self") else principal.identity
-        if self.faults.on("usr-email-unique-across-tenants") and self.store.read(
-            "SELECT 1 FROM users WHERE username = ?", (username,)
-        ):
-            raise ApiError(409, f"a user with email {username} already exists")
         racy = self.faults.on("usr-concurrent-duplicates")
         if racy:  # check, then insert a moment later, with no lock or unique index in between
             if self._same_username(principal.tenant_id, username):
