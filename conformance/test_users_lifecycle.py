@@ -118,7 +118,8 @@ def test_concurrent_creates_of_one_email_have_one_winner(api: Api) -> None:
     )
     statuses = sorted(a.status_code for a in answers)
     same = [u for u in mine(api, email) if u["username"] == email]
-    if statuses != [201] + [409] * 7 or len(same) != 1:
+    winners = [s for s in statuses if 200 <= s < 300]  # 201; a 200 is USR-1's to judge, not this test's
+    if len(winners) != 1 or statuses.count(409) != 7 or len(same) != 1:
         raise ContractViolation(
             "USR-3",
             f"eight concurrent creates of {email} answered {statuses}; the list holds {len(same)} users of that name",

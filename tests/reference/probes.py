@@ -440,7 +440,8 @@ def usr_duplicate_email_conflicts(api: Api) -> None:
         statuses = sorted(
             pool.map(lambda _: api.call("admin", "POST", "/api/v1/users", json={"email": racing}).status_code, range(4))
         )
-    assert statuses == [201, 409, 409, 409], f"four concurrent creates of one email answered {statuses}"
+    winners = [s for s in statuses if 200 <= s < 300]  # 201, or 200 where USR-1 is what breaks
+    assert len(winners) == 1 and statuses.count(409) == 3, f"four concurrent creates of one email answered {statuses}"
 
 
 @probe("USR-4")
