@@ -49,11 +49,13 @@ class Redactor:
             self._known.add(secret)
             self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
 
-    def found_in(self, values: list[str], inside_from: int = 20) -> bool:
-        """Whether one of `values` is a known secret, or holds a whole known secret of at least
-        `inside_from` characters (a shorter one could be part of an ordinary value by chance)."""
+    def found_in(self, values: list[str], whole_from: int = 8, inside_from: int = 20) -> bool:
+        """Whether one of `values` is a known secret of at least `whole_from` characters, or holds one of at
+        least `inside_from` (shorter ones can be ordinary values by chance: a mock's placeholder "string"
+        as a temporary password and as every other field)."""
         with self._lock:
-            known, long = set(self._known), [s for s in self._known if len(s) >= inside_from]
+            known = {s for s in self._known if len(s) >= whole_from}
+            long = [s for s in known if len(s) >= inside_from]
         return any(value in known or any(secret in value for secret in long) for value in values)
 
     def __call__(self, text: str) -> str:
