@@ -26,7 +26,6 @@ from strategies.pagination import MAX_LIMIT
 # Mixed case on purpose: strings compare by character (`J` < `g`), `==` is exact, only `=@` may fold case.
 NAMES = ["alpha", "bravo.two", "charlie+3", "delta_four", "echo-5", "foxtrot%6", "golf", "hotel.india", "Juliet-KILO"]
 DATE_KEYS = {"creationTime": "createdAt", "lastUpdated": "updatedAt", "lastLogin": "lastLogin"}
-DATE_FIELDS_OF_TERMS = tuple(DATE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -274,7 +273,7 @@ def test_every_iso_8601_form_gets_200_or_400(api: Api) -> None:
     answer 5xx. Read only; scoped to the run's tag so that the answers stay small."""
     scope = f"username=@{api.ledger.run_tag}"
     forms = iso_8601_forms(datetime.now(UTC))
-    requests = [(f"{field}{op}{form}") for field in DATE_FIELDS_OF_TERMS for form in forms for op in ("<=",)]
+    requests = [f"{field}<={form}" for field in DATE_KEYS for form in forms]
 
     def one(term: str) -> ContractViolation | None:
         answer = api.call("admin", "GET", "/api/v1/users", params={"filterBy": f"{scope},{term}", "limit": 1})
