@@ -107,10 +107,10 @@ def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float
         return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines)
 
 
-def suite_catches(profile: str, fault: str | None) -> tuple[bool, float]:
+def suite_catches(profile: str, fault: str | None, *extra: str) -> tuple[bool, float]:
     """Whether the profile goes red naming the fault's rule, and its wall time (the time to a red
     verdict); with no fault, the clean run under the same load, to compare with."""
-    run = suite_run(profile, (fault,) if fault else ())
+    run = suite_run(profile, (fault,) if fault else (), *extra)
     return (FAULTS[fault].rule in run.failed_rules if fault else not run.failed), run.wall
 
 
@@ -203,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         help="ms added per answer for the latency run of the ci profile (0: no latency run)",
     )
     parser.add_argument("--only-latency", action="store_true", help="only the latency run (writes --out)")
+    parser.add_argument(
+        "--shrink-seconds",
+        default=None,
+        help="the suite's --shrink-seconds for the runs with a planted fault (default: the profile's own)",
+    )
     args = parser.parse_args(argv)
     if args.only_latency:
         table = render_latency(latency_runs(args.latency / 1000), args.latency, datetime.now(UTC))
@@ -218,8 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"benchmarks: error: unknown fault or profile {unknown}", file=sys.stderr)
         return 2
+    try:
+        if args.shrink_seconds is not None and not float(args.shrink_seconds) >= 0:
+            raise ValueError
+    except ValueError:
+        print(f"benchmarks: error: --shrink-seconds {args.shrink_seconds!r} is not seconds >= 0", file=sys.stderr)
+        return 2
     started = datetime.now(UTC)
     rows: list[Figures] = []
+    detect_extra = ("--shrink-seconds", args.shrink_seconds) if args.shrink_seconds is not None else ()
 
     def log(text: str) -> None:
         print(f"[{time.perf_counter() - t0:7.0f}s] {text}", file=sys.stderr, flush=True)
@@ -254,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         log(f"suite {profile} clean: {suite.wall:.1f}s, {suite.requests} requests, {suite.clean_failures} failures")
         if profile in detect:  # every fault, and a clean control run among them (same load, same jobs)
-            results = parallel(args.jobs, [lambda f=f, p=profile: suite_catches(p, f) for f in [None, *faults]])
+            results = parallel(
+                args.jobs, [lambda f=f, p=profile: suite_catches(p, f, *detect_extra) for f in [None, *faults]]
+            )
             (_, suite.control_wall), caught = results[0], [c for c, _ in results[1:]]
             suite.red_walls = {f: wall for f, (_, wall) in zip(faults, results[1:], strict=True)}
             suite.caught, suite.tried = [f for f, c in zip(faults, caught, strict=True) if c], len(faults)
@@ -267,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                 suite.first_failure[fault] = f"{took:.1f}s" + ("" if FAULTS[fault].rule in rules else " (other rule)")
         rows.append(suite)
     costs = per_request_costs()
-    table = render(rows, st, costs, faults, started)
+    table = render(rows, st, costs, faults, started, detect_extra)
     if args.latency:
         table += "\n" + render_latency(latency_runs(args.latency / 1000), args.latency, None)
     args.out.write_text(table, encoding="utf-8")
@@ -312,7 +326,14 @@ def render_latency(runs: list[tuple[str, SuiteRun]], latency_ms: float, started:
     return "\n".join(lines) + "\n"
 
 
-def render(rows: list[Figures], st: Figures, costs: dict[str, float], faults: list[str], started: datetime) -> str:
+def render(
+    rows: list[Figures],
+    st: Figures,
+    costs: dict[str, float],
+    faults: list[str],
+    started: datetime,
+    detect_extra: tuple[str, ...] = (),
+) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         f"Measured {started:%Y-%m-%d} on one machine: {os.cpu_count()} cores ({cpu}), "
@@ -360,7 +381,7 @@ def render(rows: list[Figures], st: Figures, costs: dict[str, float], faults: li
         lines += [
             "",
             f"Time to a red verdict, {fig.tool}: each planted fault's run against a clean control run "
-            f"of the same batch ({fig.control_wall:.1f} s); median {sorted(ratios.values())[len(ratios) // 2]:.2f}×, "
+            f"of the same batch ({fig.control_wall:.1f} s{', ' + ' '.join(detect_extra) if detect_extra else ''}); median {sorted(ratios.values())[len(ratios) // 2]:.2f}×, "
             f"worst {ratios[worst[0]]:.2f}× (`{worst[0]}`).",
             "",
             "| planted fault | wall time | / clean | caught |",
