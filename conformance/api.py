@@ -42,6 +42,8 @@ __all__ = [
 T = TypeVar("T")
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runai-conformance")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# USR-4: what never changes about a created user, compared wherever the user appears (any read, any role)
+USER_FIXED = ("username", "createdBy", "createdAt", "isLocal")
 RENEW_MARGIN = 0.2  # renew a token when less than this share of its lifetime is left
 
 
@@ -103,6 +105,19 @@ def instant(text: Any, what: str = "date-time", rule_id: str = "USR-4") -> datet
     except ValueError:
         raise ContractViolation(rule_id, f"{what} {text!r} is not an ISO 8601 date-time") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def same_value(key: str, first: Any, now: Any) -> bool:
+    """Whether two reads of a fixed field agree: date-times as instants (the spelling may differ), the
+    rest exactly."""
+    if first == now:
+        return True
+    if key == "createdAt":
+        try:
+            return instant(first) == instant(now)
+        except ContractViolation:
+            return False
+    return False
 
 
 def jwt_claims(token: Secret | str) -> dict[str, Any]:
@@ -206,6 +221,8 @@ class Api:
         self.tokens = tokens
         self.redact = http.redact
         self.ledger = http.ledger
+        # user id -> (its fixed fields as first read, the request that read them): USR-4 across representations
+        self._fixed: dict[str, tuple[dict[str, Any], str]] = {}
 
     @classmethod
     def connect(cls, target: Target, tag: str | None = None) -> Api:
@@ -287,6 +304,32 @@ class Api:
             rule_id = "USR-5" if kind == "users" else "TEN-3"
             raise ContractViolation(
                 rule_id, f"a {kind[:-1]} representation carries {leaked}\n{self.evidence(answer)}", answer=answer
+            )
+        if kind == "users" and request.method == "GET":
+            self.judge_fixed_fields(answer, body)
+
+    def judge_fixed_fields(self, answer: httpx.Response, body: Any) -> None:
+        """USR-4 in every representation: a user this run created shows the same username, createdBy,
+        createdAt (as an instant) and isLocal in every read — GET by id and every list item, for every
+        role — as in the first read of it. Users of other clients are never compared."""
+        items = body if isinstance(body, list) else [body]
+        seen_in = f"{answer.request.method} {self.redact(answer.request.url.raw_path.decode('ascii', 'replace'))}"
+        problems = []
+        for item in items:
+            if not isinstance(item, dict) or not self.ledger.owns_user(str(item.get("id"))):
+                continue
+            fixed = {key: item.get(key) for key in USER_FIXED}
+            first, where = self._fixed.setdefault(str(item["id"]), (fixed, seen_in))
+            changed = [key for key in USER_FIXED if not same_value(key, first[key], fixed[key])]
+            if changed:
+                problems.append(
+                    f"user {item['id']}: {', '.join(f'{k} {fixed[k]!r} (was {first[k]!r})' for k in changed)}; first read in {where}"
+                )
+        if problems:
+            raise ContractViolation(
+                "USR-4",
+                f"a user's fixed fields differ between two reads: {'; '.join(problems)}\n{self.evidence(answer)}",
+                answer=answer,
             )
 
     def evidence(self, answer: httpx.Response) -> str:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from conformance.api import Api, ContractViolation, Secret, access_token, instant
+from conformance.api import USER_FIXED, Api, ContractViolation, Secret, access_token, instant
 from conformance.rules import rule as contract_rule
 from conformance.secret import secret
 from strategies import emails, pagination
@@ -187,6 +187,28 @@ class UsersMachine(RuleBasedStateMachine):
             raise ContractViolation("USR-4", "; ".join(problems) + f"\n{self.api.evidence(answer)}", answer=answer)
         model.created_at, model.created_by = body.get("createdAt"), body.get("createdBy")
 
+    def read(self, user: str) -> dict[str, Any]:
+        return dict(self.api.expect(self.call("GET", f"/api/v1/users/{user}"), "USR-4", 200, "reading a user").json())
+
+    def changed_nothing(self, user: str, before: dict[str, Any] | None, what: str) -> None:
+        """A rejected request changes nothing (USR-10): the user reads as before it, and its password
+        still logs in (the token joins the user's live ones)."""
+        model = self.model[user]
+        after = self.read(user)
+        changed = [key for key in ("updatedAt", "lastLogin", *USER_FIXED) if (before or {}).get(key) != after.get(key)]
+        time.sleep(max(0.0, model.logged_out_at + 1.05 - time.monotonic()))  # as log_in: iat has 1 s resolution
+        grant = self.api.tokens.user_token(model.username, model.password)
+        if changed or grant.status_code != 200:
+            raise ContractViolation(
+                "USR-10",
+                f"{what} was rejected but changed {changed or 'the password'}: {[before, after]}\n{self.api.evidence(grant)}",
+                answer=grant,
+            )
+        token = access_token(grant)
+        if token is not None:
+            model.logged_in = True
+            model.live_tokens.append(token)
+
     @rule(user=users)
     def reset_password(self, user: str) -> None:
         model = self.model[user]
@@ -239,6 +261,7 @@ class UsersMachine(RuleBasedStateMachine):
         if model.deleted or not model.live_tokens:
             return
         current = model.password if right else Secret(model.password.reveal() + "-wrong")
+        before = None if right else self.read(user)
         answer = self.api.call(
             None,
             "POST",
@@ -248,6 +271,7 @@ class UsersMachine(RuleBasedStateMachine):
         )
         if not right:
             self.api.expect(answer, "USR-10", (400, 403), "a wrong current password")
+            self.changed_nothing(user, before, "a /me/password with a wrong current password")
             return
         self.api.expect(answer, "USR-10", 200, "the right current password")
         model.password = Secret(new)
@@ -344,6 +368,15 @@ class TenantsMachine(RuleBasedStateMachine):
         super().__init__()
         self.tag = self.api.ledger.tagged(f"sm{next(MACHINES)}-")
         self.model: dict[int, ModelTenant] = {}
+
+    def teardown(self) -> None:
+        """Hard-delete this example's tenants now rather than at the end of the run: the invariant reads
+        both whole lists after every step, and on a deep run thousands of soft-deleted tenants left behind
+        would make every read slower than the last (on a shared target, for everyone). What fails here is
+        still in the ledger, which deletes it at the end."""
+        for model in self.model.values():
+            if model.state != "hard":
+                self.call("DELETE", f"/api/v1/tenants/{model.id}", params={"isHardDelete": "true"})
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         return self.api.call("operator", method, path, **kw)

@@ -175,6 +175,34 @@ def test_read_shows_the_created_user(api: Api) -> None:
         raise ContractViolation("USR-4", "; ".join(problems), operation="get_user_by_id")
 
 
+@rule("USR-4")
+def test_every_read_of_a_user_agrees(api: Api) -> None:
+    """Every representation, for every role that reads users: GET by id and the user's item in a
+    searched, a filtered, a sorted and a paged list, as admin and as viewer, after a reset and a login
+    have moved updatedAt and lastLogin. `Api.judge_fixed_fields` compares username, createdBy,
+    createdAt and isLocal of each read with the first one."""
+    user = api.create_user(f"Every-Read-{uuid.uuid4().hex[:4]}")
+    reset = api.call("admin", "POST", f"/api/v1/users/{user['id']}/password")
+    password = secret(api.expect(reset, "USR-8", 200, "resetting a password").json().get("tempPassword"))
+    api.expect(api.tokens.user_token(user["username"], password), "AUTH-3", 200, "the password grant")
+    views: list[dict[str, Any]] = [
+        {"search": user["username"]},
+        {"filterBy": f"username=={user['username']}"},
+        {"filterBy": f"username=@{user['username']}", "sortBy": "creationTime", "sortOrder": "desc"},
+        {"filterBy": f"username=@{user['username']}", "limit": 1, "offset": 0},
+    ]
+    for role in [role for role in ("admin", "viewer") if role in api.tokens.roles]:
+        read = api.call(role, "GET", f"/api/v1/users/{user['id']}")
+        api.expect(read, "USR-4" if role == "admin" else "AUTH-2", 200, f"the {role} reading a user")
+        for params in views if role == "admin" else views[:1]:
+            listing = api.expect(api.call(role, "GET", "/api/v1/users", params=params), "LIST-1", 200, "a list")
+            if not any(item.get("id") == user["id"] for item in listing.json()):
+                rule_id = "LIST-4" if "search" in params else "LIST-2"
+                raise ContractViolation(
+                    rule_id, f"the {role}'s list {params} leaves out the user\n{api.evidence(listing)}", answer=listing
+                )
+
+
 @rule("USR-6")
 def test_delete_removes_the_user_everywhere(api: Api) -> None:
     user = api.create_user()

@@ -780,7 +780,14 @@ class ReferenceApp:
             offset += 1
         if offset >= len(users) and self.faults.on("list-offset-past-end-last-page"):
             offset = max(0, len(users) - limit)
-        return JSONResponse(users[offset : offset + limit])
+        return JSONResponse(self._as_seen_by(principal, users[offset : offset + limit]))
+
+    def _as_seen_by(self, principal: Principal, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Users as a role sees them: with usr-viewer-no-created-by, a field filter meant for another
+        role blanks createdBy in every read of the read-only role."""
+        if principal.role == "viewer" and self.faults.on("usr-viewer-no-created-by"):
+            return [{**u, "createdBy": None} for u in users]
+        return users
 
     async def count_users(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -867,7 +874,9 @@ class ReferenceApp:
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
         row = self._user_or_404(principal, path["userId"])
-        return self.not_found("user") if row is None else JSONResponse(self.user_json(row, detail=True))
+        if row is None:
+            return self.not_found("user")
+        return JSONResponse(self._as_seen_by(principal, [self.user_json(row, detail=True)])[0])
 
     async def delete_user_by_id(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -954,6 +963,9 @@ class ReferenceApp:
         if user is None:
             return self.not_found("user")
         current_ok = user["password_hash"] == self.store.hash_password(user["id"], body["currentPassword"])
+        if not current_ok and self.faults.on("usr-me-password-wrong-still-saved"):
+            self.store.set_password(user["id"], body["newPassword"])  # written before the check, not rolled back
+            raise ApiError(403, "the current password is wrong")
         if not current_ok and not self.faults.on("usr-me-password-unchecked"):
             raise ApiError(403, "the current password is wrong")
         if self.faults.on("usr-me-password-old-still-works"):  # kept as an alternate credential

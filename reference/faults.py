@@ -95,6 +95,11 @@ FAULTS: dict[str, Fault] = {
         Fault("usr-reset-repeats-password", "USR-8", "a password reset hands back the first temporary password again"),
         Fault("usr-logout-204", "USR-9", "logout answers 204 instead of 200"),
         Fault("usr-me-password-unchecked", "USR-10", "a wrong current password still changes the password"),
+        Fault(
+            "usr-me-password-wrong-still-saved",
+            "USR-10",
+            "a wrong current password gets 403, but the new password was written before the check",
+        ),
         Fault("usr-login-keeps-last-login", "USR-11", "a password grant does not set lastLogin"),
         Fault("usr-create-200", "USR-1", "create_user answers 200, not 201"),
         Fault("usr-id-reused", "USR-1", "a new user gets the id of the tenant's most recently deleted user"),
@@ -119,6 +124,11 @@ FAULTS: dict[str, Fault] = {
             "usr-updated-before-created", "USR-4", "a new user's updatedAt is a few milliseconds before its createdAt"
         ),
         Fault("usr-last-login-at-create", "USR-4", "lastLogin is set to the creation time before any login"),
+        Fault(
+            "usr-viewer-no-created-by",
+            "USR-4",
+            "the viewer's reads (GET by id and lists) show createdBy null: a field filter meant for another role",
+        ),
         Fault("usr-list-leaks-password-hash", "USR-5", "list items carry passwordHash when the list is sorted"),
         Fault("usr-delete-200", "USR-6", "delete answers 200 (empty body), not 204"),
         Fault("usr-logout-deleted-200", "USR-6", "logout of a deleted user answers 200"),

@@ -463,6 +463,15 @@ def usr_get_shows_what_was_created(api: Api) -> None:
     assert start <= updated <= now, f"updatedAt {first['updatedAt']} is not between {start} and {now}"
     assert created <= updated, f"createdAt {first['createdAt']} > updatedAt {first['updatedAt']}"
     assert second["createdAt"] == first["createdAt"]
+    # every representation, for every role that reads users: the same fixed fields
+    fixed = ("username", "createdBy", "createdAt", "isLocal")
+    views = [api.call("viewer", "GET", f"/api/v1/users/{user['id']}").json()]
+    for role in ("admin", "viewer"):
+        listed = api.call(role, "GET", "/api/v1/users", params={"search": user["username"]}).json()
+        views += [u for u in listed if u["id"] == user["id"]]
+    assert len(views) == 3, f"the user is missing from a list: {views}"
+    for view in views:
+        assert all(view[k] == first[k] for k in fixed), f"{view} differs from GET by id {first} in {fixed}"
 
 
 @probe("USR-5")

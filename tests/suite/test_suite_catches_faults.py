@@ -107,6 +107,8 @@ CAUGHT_BY |= {
     "usr-timestamps-local-time": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
     "usr-updated-before-created": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
     "usr-last-login-at-create": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
+    "usr-viewer-no-created-by": "conformance/test_users_lifecycle.py::test_every_read_of_a_user_agrees",
+    "usr-me-password-wrong-still-saved": "conformance/test_stateful.py::test_users_lifecycle_machine",
     "usr-list-leaks-password-hash": "conformance/test_listing.py::test_sort_orders_the_list",
     "list-sort-last-updated-by-created": "conformance/test_listing.py::test_sort_orders_the_list",
     "list-sort-default-desc": "conformance/test_listing.py::test_sort_orders_the_list",
@@ -185,6 +187,10 @@ def test_planted_fault_is_caught_and_named(fault: str, tmp_path: Path) -> None:
         assert rule in result.failed_rules, (
             f"{fault} ({rule}) was caught as {result.failed_rules}:\n{result.output[-3000:]}"
         )
+        # verdicts are exact: the red run names the rules the fault breaks, and no other
+        assert result.failed_rules <= {rule, *FAULTS[fault].also}, (
+            f"{fault} ({rule}) was also reported as {sorted(result.failed_rules - {rule})}:\n{result.output[-3000:]}"
+        )
         if fault in DELETES_NOTHING:  # the target cannot delete: the run must say what it left
             assert "cleanup left" in result.output and "still there" in result.output, result.output[-2000:]
         else:
@@ -239,4 +245,8 @@ def test_state_machines_catch_lifecycle_faults(fault: str, tmp_path: Path) -> No
         assert result.returncode == 1, result.output[-3000:]
         assert rule in result.failed_rules, (
             f"{fault} ({rule}) was caught as {result.failed_rules}:\n{result.output[-3000:]}"
+        )
+        # verdicts are exact: the red run names the rules the fault breaks, and no other
+        assert result.failed_rules <= {rule, *FAULTS[fault].also}, (
+            f"{fault} ({rule}) was also reported as {sorted(result.failed_rules - {rule})}:\n{result.output[-3000:]}"
         )
