@@ -92,8 +92,10 @@ def no_secret_in_representation(ctx: Any, response: Any, case: Any) -> None:
     if response.status_code >= 300 or op not in USER_OPERATIONS | TENANT_OPERATIONS:
         return
     leaked = secret_fields(_json(response))
-    if leaked:
-        raise AssertionError(f"{op} answered with secret fields {leaked}")
+    if leaked:  # one rule, the one of the representation's kind
+        raise ContractViolation(
+            "USR-5" if op in USER_OPERATIONS else "TEN-3", f"{op} answered with secret fields {leaked}", operation=op
+        )
 
 
 @contract_check("USR-1")
