@@ -25,6 +25,7 @@ PATTERNS = [
 
 
 PIECE = 12  # a run of this many characters of a known secret is masked wherever it stands
+HEAD = 20  # known secrets this long are indexed by their first HEAD characters, to be found inside values
 RUN = re.compile(rf"[^\s'\"`]{{{PIECE},}}")
 
 
@@ -35,6 +36,7 @@ class Redactor:
     def __init__(self, known: Iterable[str | Secret] = ()) -> None:
         self._known: set[str] = set()
         self._pieces: set[str] = set()
+        self._heads: dict[str, set[str]] = {}  # secret[:HEAD] -> the secrets of HEAD+ characters it starts
         self._lock = threading.Lock()
         for secret in known:
             self.add(secret)
@@ -47,6 +49,8 @@ class Redactor:
             return
         with self._lock:
             self._known.add(secret)
+            if len(secret) >= HEAD:
+                self._heads.setdefault(secret[:HEAD], set()).add(secret)
             self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
 
     def found_in(self, values: list[str], whole_from: int = 8, inside_from: int = 20) -> bool:
@@ -54,9 +58,22 @@ class Redactor:
         least `inside_from` (shorter ones can be ordinary values by chance: a mock's placeholder "string"
         as a temporary password and as every other field)."""
         with self._lock:
-            known = {s for s in self._known if len(s) >= whole_from}
-            long = [s for s in known if len(s) >= inside_from]
-        return any(value in known or any(secret in value for secret in long) for value in values)
+            if inside_from < HEAD:  # not indexed that short: compare with every secret
+                long = [s for s in self._known if len(s) >= inside_from]
+                return any(
+                    (value in self._known and len(value) >= whole_from) or any(secret in value for secret in long)
+                    for value in values
+                )
+            # Indexed: a secret stands at i in a value when the value's HEAD characters at i start it, so
+            # the cost grows with the values' length, not with the thousands of secrets a deep run learns.
+            for value in values:
+                if len(value) >= whole_from and value in self._known:
+                    return True
+                for i in range(len(value) - inside_from + 1):
+                    for secret in self._heads.get(value[i : i + HEAD], ()):
+                        if len(secret) >= inside_from and value.startswith(secret, i):
+                            return True
+            return False
 
     def __call__(self, text: str) -> str:
         with self._lock:

