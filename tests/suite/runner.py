@@ -114,7 +114,7 @@ def client_token(url: str, creds: dict[str, str]) -> str:
         f"{url}/api/v1/token",
         json={
             "grantType": "client_credentials",
-            "clientID": creds["client_id"],
+            "clientId": creds["client_id"],  # as the suite sends it (conformance/api.py)
             "clientSecret": creds["client_secret"],
         },
     )
