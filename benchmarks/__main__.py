@@ -208,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the suite's --shrink-seconds for the runs with a planted fault (default: the profile's own)",
     )
+    parser.add_argument(
+        "--first-failure",
+        action="store_true",
+        help="stop each run with a planted fault at its first failure (-x): caught when that failure names the "
+        "fault's rule; faster, and strict, since a first failure that names another rule counts as a miss",
+    )
     args = parser.parse_args(argv)
     if args.only_latency:
         table = render_latency(latency_runs(args.latency / 1000), args.latency, datetime.now(UTC))
@@ -232,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     rows: list[Figures] = []
     detect_extra = ("--shrink-seconds", args.shrink_seconds) if args.shrink_seconds is not None else ()
+    detect_extra += ("-x",) if args.first_failure else ()
 
     def log(text: str) -> None:
         print(f"[{time.perf_counter() - t0:7.0f}s] {text}", file=sys.stderr, flush=True)
