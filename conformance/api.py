@@ -313,13 +313,15 @@ class Api:
         createdAt (as an instant) and isLocal in every read — GET by id and every list item, for every
         role — as in the first read of it. Users of other clients are never compared."""
         items = body if isinstance(body, list) else [body]
-        seen_in = f"{answer.request.method} {self.redact(answer.request.url.raw_path.decode('ascii', 'replace'))}"
         problems = []
         for item in items:
             if not isinstance(item, dict) or not self.ledger.owns_user(str(item.get("id"))):
                 continue
             fixed = {key: item.get(key) for key in USER_FIXED}
-            first, where = self._fixed.setdefault(str(item["id"]), (fixed, seen_in))
+            if str(item["id"]) not in self._fixed:  # the first read: where it was, redacted only now
+                path = answer.request.url.raw_path.decode("ascii", "replace")
+                self._fixed[str(item["id"])] = (fixed, f"{answer.request.method} {self.redact(path)}")
+            first, where = self._fixed[str(item["id"])]
             changed = [key for key in USER_FIXED if not same_value(key, first[key], fixed[key])]
             if changed:
                 problems.append(
