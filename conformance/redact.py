@@ -53,26 +53,19 @@ class Redactor:
                 self._heads.setdefault(secret[:HEAD], set()).add(secret)
             self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
 
-    def found_in(self, values: list[str], whole_from: int = 8, inside_from: int = 20) -> bool:
+    def found_in(self, values: list[str], whole_from: int = 8) -> bool:
         """Whether one of `values` is a known secret of at least `whole_from` characters, or holds one of at
-        least `inside_from` (shorter ones can be ordinary values by chance: a mock's placeholder "string"
+        least HEAD characters (shorter ones can be ordinary values by chance: a mock's placeholder "string"
         as a temporary password and as every other field)."""
         with self._lock:
-            if inside_from < HEAD:  # not indexed that short: compare with every secret
-                long = [s for s in self._known if len(s) >= inside_from]
-                return any(
-                    (value in self._known and len(value) >= whole_from) or any(secret in value for secret in long)
-                    for value in values
-                )
-            # Indexed: a secret stands at i in a value when the value's HEAD characters at i start it, so
-            # the cost grows with the values' length, not with the thousands of secrets a deep run learns.
+            # A secret stands at i in a value when the value's HEAD characters at i start it: the cost grows
+            # with the values' length, not with the thousands of secrets a deep run learns.
             for value in values:
                 if len(value) >= whole_from and value in self._known:
                     return True
-                for i in range(len(value) - inside_from + 1):
-                    for secret in self._heads.get(value[i : i + HEAD], ()):
-                        if len(secret) >= inside_from and value.startswith(secret, i):
-                            return True
+                for i in range(len(value) - HEAD + 1):
+                    if any(value.startswith(secret, i) for secret in self._heads.get(value[i : i + HEAD], ())):
+                        return True
             return False
 
     def __call__(self, text: str) -> str:

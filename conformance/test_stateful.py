@@ -190,12 +190,12 @@ class UsersMachine(RuleBasedStateMachine):
     def read(self, user: str) -> dict[str, Any]:
         return dict(self.api.expect(self.call("GET", f"/api/v1/users/{user}"), "USR-4", 200, "reading a user").json())
 
-    def changed_nothing(self, user: str, before: dict[str, Any] | None, what: str) -> None:
+    def changed_nothing(self, user: str, before: dict[str, Any], what: str) -> None:
         """A rejected request changes nothing (USR-10): the user reads as before it, and its password
         still logs in (the token joins the user's live ones)."""
         model = self.model[user]
         after = self.read(user)
-        changed = [key for key in ("updatedAt", "lastLogin", *USER_FIXED) if (before or {}).get(key) != after.get(key)]
+        changed = [key for key in ("updatedAt", "lastLogin", *USER_FIXED) if before.get(key) != after.get(key)]
         time.sleep(max(0.0, model.logged_out_at + 1.05 - time.monotonic()))  # as log_in: iat has 1 s resolution
         grant = self.api.tokens.user_token(model.username, model.password)
         if changed or grant.status_code != 200:
@@ -261,7 +261,7 @@ class UsersMachine(RuleBasedStateMachine):
         if model.deleted or not model.live_tokens:
             return
         current = model.password if right else Secret(model.password.reveal() + "-wrong")
-        before = None if right else self.read(user)
+        before = {} if right else self.read(user)
         answer = self.api.call(
             None,
             "POST",
