@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from conformance.guard import Guard, Ledger, Refused
+from conformance.guard import Guard, Ledger, Refused, normal_id
 from conformance.network import NetworkError
 from conformance.redact import Redactor, curl
 from conformance.secret import Secret, bearer
@@ -223,6 +223,7 @@ class Api:
         self.ledger = http.ledger
         # user id -> (its fixed fields as first read, the request that read them): USR-4 across representations
         self._fixed: dict[str, tuple[dict[str, Any], str]] = {}
+        self._issued: dict[str, str] = {}  # every user id a create answer handed out -> that user's username
 
     @classmethod
     def connect(cls, target: Target, tag: str | None = None) -> Api:
@@ -274,7 +275,31 @@ class Api:
             headers.update(self.tokens.headers(role))
         answer = self.http.request(method, path, headers=headers, **kw)
         self.judge_representation(answer)
+        self.judge_new_id(answer)
         return answer
+
+    def judge_new_id(self, answer: httpx.Response) -> None:
+        """USR-1 "`id` is new": no create answer of this run hands out an id an earlier one did, not even
+        the id of a user the run has deleted since."""
+        request = answer.request
+        if answer.status_code != 201 or request.method != "POST" or not request.url.path.endswith("/users"):
+            return
+        try:
+            body = answer.json()
+        except ValueError:
+            return
+        if not isinstance(body, dict) or not body.get("id"):
+            return
+        key = normal_id(body["id"])
+        earlier = self._issued.get(key)
+        self._issued[key] = str(body.get("username"))
+        if earlier is not None:
+            raise ContractViolation(
+                "USR-1",
+                f"the new user {body.get('username')!r} got id {body['id']}, which an earlier create answer of this "
+                f"run gave to {earlier!r}: an id is new\n{self.evidence(answer)}",
+                answer=answer,
+            )
 
     def judge_representation(self, answer: httpx.Response) -> None:
         """Every representation, wherever it appears: every user or tenant a test reads (by id, in any

@@ -27,6 +27,7 @@ from schemathesis.openapi.checks import (
     MissingHeaders,
     RejectedPositiveData,
     UndefinedContentType,
+    UndefinedStatusCode,
     UnsupportedMethodResponse,
 )
 
@@ -62,6 +63,8 @@ OPERATION_RULES = {
     "get_tenant_by_id": "TEN-4",
     "delete_tenant_by_id": "TEN-5",
 }
+TENANT_OPERATIONS = ("get_tenants", "create_tenant", "get_tenant_by_id")
+TENANT_FIELDS = {"id", "uuid", "name", "status", "contractType"}  # the fields TEN-1 states
 
 
 # What a fuzzed operation proves when it passes: the response checks plus the operation's own rules.
@@ -75,10 +78,10 @@ FUZZ_RULES = {
     "logout_user": ("USR-9", "USR-7"),
     "reset_user_password": ("USR-8", "USR-7"),
     "change_user_password": ("USR-10",),
-    "get_tenants": ("TEN-3",),
+    "get_tenants": ("TEN-1", "TEN-3"),
     "create_tenant": ("TEN-1", "TEN-1a", "TEN-2", "TEN-3"),
-    "get_tenant_by_id": ("TEN-3", "TEN-4"),
-    "delete_tenant_by_id": ("TEN-5",),
+    "get_tenant_by_id": ("TEN-1", "TEN-3", "TEN-4"),
+    "delete_tenant_by_id": ("TEN-5", "TEN-6"),
 }
 
 
@@ -247,7 +250,33 @@ def rules_of(failure: Any, case: Any, status: int | None, culprit: str | None = 
         return (positive_rule(case, op, culprit),)
     if status is not None and status >= 400 and isinstance(failure, ERROR_BODY_FAILURES):
         return ("ERR-1",)
+    if isinstance(failure, UndefinedStatusCode):
+        return (status_rule(case, op, status),)
+    if (
+        isinstance(failure, JsonSchemaError)
+        and op in TENANT_OPERATIONS
+        and TENANT_FIELDS & {str(p) for p in failure.instance_path}
+    ):
+        return ("TEN-1",)  # a tenant's id, uuid, name, status or contractType, in any representation
     return (OPERATION_RULES.get(op, "ERR-2"),)
+
+
+def status_rule(case: Any, op: str, status: int | None) -> str:
+    """The rule broken by an answer with a status the operation does not document: a 4xx other than
+    400 to a request that breaks the schema is ERR-2's (or its field's own rule); a hard delete's
+    other answer is TEN-6's; anything else the operation's."""
+    mode = getattr(getattr(getattr(case, "meta", None), "generation", None), "mode", None)
+    if status is not None and 400 <= status < 500 and mode is not None and mode.is_negative:
+        return negative_rule(case, op)
+    if op == "delete_tenant_by_id" and is_hard_delete(case.query or {}):
+        return "TEN-6"
+    return OPERATION_RULES.get(op, "ERR-2")
+
+
+def is_hard_delete(query: dict[str, Any]) -> bool:
+    value = query.get("isHardDelete")
+    values = value if isinstance(value, list) else [value]
+    return any(str(v).lower() == "true" for v in values)
 
 
 def negative_rule(case: Any, op: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis.errors import Flaky
 
 from conformance.api import ContractViolation
 from conformance.options import REPORTS, STATE, option
@@ -164,6 +165,10 @@ def leaves(exc: BaseException | None) -> list[BaseException]:
         return []
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    if isinstance(exc, Flaky) and isinstance(exc.__context__, (AssertionError, BaseExceptionGroup)):
+        # Hypothesis replayed a failure against a live target whose state had moved on, and the replay
+        # went another way: the failure it first saw, with its evidence, is still the verdict.
+        return leaves(exc.__context__)
     return [exc]
 
 
@@ -175,7 +180,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     try:
         with watching_shrinks() as cut_short:
             return (yield)
-    except (AssertionError, BaseExceptionGroup) as exc:
+    except (AssertionError, BaseExceptionGroup, Flaky) as exc:
         found = leaves(exc)
         for leaf in found:
             if isinstance(leaf, AssertionError) and leaf.args:

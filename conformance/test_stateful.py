@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from conformance.api import USER_FIXED, Api, ContractViolation, Secret, access_token, instant
+from conformance.api import USER_FIXED, Api, ContractViolation, Secret, access_token, instant, jwt_claims
 from conformance.rules import rule as contract_rule
 from conformance.secret import secret
 from strategies import emails, pagination
@@ -68,6 +68,12 @@ class ModelUser:
     logged_out_at: float = float("-inf")
 
 
+def expires_soon(token: Secret, margin: float = 5.0) -> bool:
+    """Whether a token's exp claim is past or within `margin` seconds (no exp claim: it may expire any time)."""
+    exp = jwt_claims(token).get("exp")
+    return not isinstance(exp, (int, float)) or exp <= time.time() + margin
+
+
 class UsersMachine(RuleBasedStateMachine):
     api: ClassVar[Api]
     users = Bundle("users")
@@ -105,15 +111,10 @@ class UsersMachine(RuleBasedStateMachine):
         existing = next((u for u in self.live() if u.username == email), None)
         answer = self.call("POST", "/api/v1/users", json={"email": email})
         if existing is not None:
-            self.api.expect(answer, "USR-3", 409, "creating a user whose email exists")
+            self.duplicate_created_nothing(answer, existing)
             return existing.id  # nothing new: the bundle gets the existing user again
-        body = self.api.expect(answer, "USR-1", 201, "creating a user").json()
-        if (
-            body.get("username") != email
-            or not body.get("id")
-            or not body.get("tempPassword")
-            or body["id"] in self.model
-        ):
+        body = self.api.expect(answer, "USR-1", 201, "creating a user").json()  # the Api judges the id new
+        if body.get("username") != email or not body.get("id") or not body.get("tempPassword"):
             raise ContractViolation(
                 "USR-1",
                 f"create answered username {body.get('username')!r} for {email!r}, or no new id or tempPassword",
@@ -138,12 +139,27 @@ class UsersMachine(RuleBasedStateMachine):
         answer = self.call("POST", "/api/v1/users", json={"email": model.username})
         live = next((u for u in self.live() if u.username == model.username), None)
         if live is not None:
-            self.api.expect(answer, "USR-3", 409, "creating a user whose email exists")
+            self.duplicate_created_nothing(answer, live)
             return live.id
         body = self.api.expect(answer, "USR-1", 201, "creating a user whose namesake was deleted").json()
         password = Secret(body["tempPassword"])
         self.model[body["id"]] = ModelUser(body["id"], model.username, password, [password])
         return str(body["id"])
+
+    def duplicate_created_nothing(self, answer: Any, existing: ModelUser) -> None:
+        """USR-3: a duplicate email gets 409 and creates nothing: the list of this machine's users holds
+        that email once, as the existing user (a list that lacks it is LIST-1's, judged by the invariant)."""
+        self.api.expect(answer, "USR-3", 409, "creating a user whose email exists")
+        params = {"filterBy": f"username=@{self.tag}", "limit": pagination.MAX_LIMIT}
+        listing = self.api.expect(self.call("GET", "/api/v1/users", params=params), "LIST-1", 200, "listing").json()
+        namesakes = [u.get("id") for u in listing if isinstance(u, dict) and u.get("username") == existing.username]
+        if [i for i in namesakes if i != existing.id]:
+            raise ContractViolation(
+                "USR-3",
+                f"creating {existing.username} again answered 409, yet the list holds it {len(namesakes)} times: "
+                f"ids {namesakes}, the existing one {existing.id}\n{self.api.evidence(answer)}",
+                answer=answer,
+            )
 
     @rule(user=users)
     def read_user(self, user: str) -> None:
@@ -246,6 +262,11 @@ class UsersMachine(RuleBasedStateMachine):
     @rule(user=users)
     def log_out(self, user: str) -> None:
         model = self.model[user]
+        # AUTH-4 revokes "that user's" tokens: another user's token that works before this logout
+        # must work after it (its exp checked too, so a token that expires meanwhile is no verdict).
+        other = next((u for u in reversed(self.live()) if u.live_tokens and u is not model), None)
+        probe = other.live_tokens[0] if other is not None and not model.deleted else None
+        alive_before = probe is not None and self.token_state(probe) != 401
         answer = self.call("POST", f"/api/v1/users/{user}/logout")
         if model.deleted:
             self.api.expect(answer, "USR-6", 404, "logging out a deleted user")
@@ -254,6 +275,19 @@ class UsersMachine(RuleBasedStateMachine):
         model.dead_tokens += model.live_tokens
         model.live_tokens = []
         model.logged_out_at = time.monotonic()
+        if (
+            other is not None
+            and probe is not None
+            and alive_before
+            and self.token_state(probe) == 401
+            and not expires_soon(probe)
+        ):
+            raise ContractViolation(
+                "AUTH-4",
+                f"logging out {model.username} also revoked a token of {other.username}, which authenticated "
+                f"just before: a logout revokes that user's tokens only\n{self.api.evidence(answer)}",
+                answer=answer,
+            )
 
     @rule(user=users, new=st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=16), right=st.booleans())
     def change_password(self, user: str, new: str, right: bool) -> None:

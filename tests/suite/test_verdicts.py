@@ -14,8 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis.errors import FlakyReplay, FlakyStrategyDefinition
 
+from conformance.api import ContractViolation
 from conformance.cli import main as cli
+from conformance.reporting import leaves
 from tests.suite.runner import ROOT, SuiteResult, reference, run_pytest, run_suite, start_suite, tagged_leftovers
 
 PART = "conformance/test_users_lifecycle.py"
@@ -172,6 +175,29 @@ def test_shrink_seconds_zero_reports_the_failure_as_found(tmp_path: Path) -> Non
         result = run_suite(server, tmp_path, machine, "--profile", "ci", "--shrink-seconds", "0")
     assert result.returncode == 1 and result.failed_rules == {"USR-8"}, result.output[-2000:]
     assert "NOT fully shrunk" in result.output, result.output[-2000:]
+
+
+def test_a_failure_hypothesis_replays_another_way_keeps_its_rule() -> None:
+    """Against a live target a state machine's replay can go another way (Hypothesis' Flaky*): the
+    violation it first saw is still the verdict, with its rule; a Flaky over anything else stays itself."""
+    for flaky in (FlakyStrategyDefinition("Inconsistent data generation!"), FlakyReplay("replay differed")):
+        try:
+            try:
+                raise ContractViolation("USR-1", "the new user got an id an earlier create gave out")
+            except ContractViolation:
+                raise flaky  # noqa: B904  (raised in the handler, as Hypothesis does: the violation is its context)
+        except type(flaky) as exc:
+            found = leaves(exc)
+        assert [type(f) for f in found] == [ContractViolation] and found[0].rules == ["USR-1"]
+    alone = FlakyStrategyDefinition("no failure before it")
+    assert leaves(alone) == [alone]
+    try:
+        try:
+            raise KeyError("a crash in a step")
+        except KeyError:
+            raise FlakyReplay("replay differed")  # noqa: B904
+    except FlakyReplay as exc:
+        assert leaves(exc) == [exc], "a crash is not a contract verdict"
 
 
 def _one_line_refusal(*args: str) -> subprocess.CompletedProcess[str]:
