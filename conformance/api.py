@@ -383,6 +383,33 @@ class Api:
             )
         return answer
 
+    def users_named(self, email: str) -> tuple[list[dict[str, Any]], httpx.Response]:
+        """The admin tenant's users whose username is exactly `email`, and the answer that listed them (a
+        look that changes nothing; none when the list is not a JSON list: the listing rules judge that)."""
+        answer = self.call("admin", "GET", "/api/v1/users", params={"filterBy": f"username=={email}", "limit": 500})
+        try:
+            listed = answer.json() if answer.status_code == 200 else []
+        except ValueError:
+            listed = []
+        users = (
+            [u for u in listed if isinstance(u, dict) and u.get("username") == email]
+            if isinstance(listed, list)
+            else []
+        )
+        return users, answer
+
+    def tenants_named(self, name: str) -> tuple[list[dict[str, Any]], httpx.Response]:
+        """The live tenants named exactly `name`, and the answer that listed them (as `users_named`)."""
+        answer = self.call("operator", "GET", "/api/v1/tenants")
+        try:
+            listed = answer.json() if answer.status_code == 200 else []
+        except ValueError:
+            listed = []
+        tenants = (
+            [t for t in listed if isinstance(t, dict) and t.get("name") == name] if isinstance(listed, list) else []
+        )
+        return tenants, answer
+
     # -------------------------------------------------------------- creating resources (the transport ledgers them)
 
     def create_user(self, name: str | None = None, *, role: str = "admin", rule: str = "USR-1") -> dict[str, Any]:

@@ -72,7 +72,7 @@ COMMON_RULES = ("ERR-1", "ERR-2", "ERR-3")
 FUZZ_RULES = {
     "get_users": ("LIST-1", "LIST-2", "LIST-3", "LIST-5", "LIST-6", "LIST-8", "USR-5"),
     "count_users": ("LIST-7", "LIST-2", "LIST-3"),
-    "create_user": ("USR-1", "USR-2"),
+    "create_user": ("USR-1", "USR-2", "USR-3"),
     "get_user_by_id": ("USR-4", "USR-5", "USR-7"),
     "delete_user_by_id": ("USR-6", "USR-7"),
     "logout_user": ("USR-9", "USR-7"),

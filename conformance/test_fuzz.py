@@ -1,5 +1,6 @@
 """Every operation of specs/runai.json, fuzzed by Schemathesis: positive and negative cases, its
-built-in checks and the contract checks of conformance/checks.py (ERR-1, USR-1, USR-5, TEN-1, TEN-3)."""
+built-in checks and the contract checks of conformance/checks.py (ERR-1, USR-1, USR-5, TEN-1, TEN-3);
+after a rejected create, a look that it created nothing (ERR-2, USR-3)."""
 
 from __future__ import annotations
 
@@ -74,18 +75,7 @@ def violation(
         else None
     )
     request = response.request
-    body = request.body if isinstance(request.body, (bytes, str)) else None
-    exchange = [
-        f"request:  {request.method} {request.url}",
-        *(
-            [f"  body: {body[:1500] if isinstance(body, str) else body[:1500].decode('utf-8', 'replace')}"]
-            if body
-            else []
-        ),
-        f"response: {response.status_code} {response.text[:1500]}",
-        f"reproduce: {curl(str(request.method), str(request.url), {**dict(request.headers), **headers}, body, api.redact)}",
-        f"replay: add --hypothesis-seed={seed} to the pytest command",
-    ]
+    exchange = exchange_of(api, response, headers, seed)
     found = [
         ContractViolation(
             rules_of(failure, case, response.status_code, culprit),
@@ -102,6 +92,24 @@ def violation(
     if len(found) == 1:
         return found[0]
     return ExceptionGroup(f"{case.operation.label}: {len(found)} failures of one call", found)
+
+
+def exchange_of(api: Api, response: Any, headers: dict[str, Secret], seed: int) -> list[str]:
+    """A fuzzed call as evidence lines: request, response, a reproducing curl line, the replay seed."""
+    request = response.request
+    body = request.body if isinstance(request.body, (bytes, str)) else None
+    sent = {k: v for k, v in dict(request.headers).items() if k.lower() not in {h.lower() for h in headers}}
+    return [
+        f"request:  {request.method} {request.url}",
+        *(
+            [f"  body: {body[:1500] if isinstance(body, str) else body[:1500].decode('utf-8', 'replace')}"]
+            if body
+            else []
+        ),
+        f"response: {response.status_code} {response.text[:1500]}",
+        f"reproduce: {curl(str(request.method), str(request.url), {**sent, **headers}, body, api.redact)}",
+        f"replay: add --hypothesis-seed={seed} to the pytest command",
+    ]
 
 
 def rejected_parameter(api: Api, case: Any, headers: dict[str, Secret]) -> str | None:
@@ -143,8 +151,45 @@ def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: p
         # The coverage phase's undeclared-method probe of a whole collection (DELETE /api/v1/users):
         # never sent on a shared target; this case is dropped, the operation's other cases run.
         reject()
+    known = set(api.ledger.users) if op == "create_user" else set(map(str, api.ledger.tenants))  # ids before the call
     response = case.call(base_url=api.target.url, headers=headers)  # the run's timeouts ([target] timeout)
     try:
         case.validate_response(response, headers=headers)
     except FailureGroup as group:
         raise violation(api, case, response, group, headers, request.config.option.hypothesis_seed) from None
+    evidence = exchange_of(api, response, headers, request.config.option.hypothesis_seed)
+    rejected_create_created_nothing(api, case, response, known, evidence)
+
+
+def rejected_create_created_nothing(api: Api, case: Any, response: Any, known: set[str], evidence: list[str]) -> None:
+    """A rejected create changes nothing (ERR-2 for a request that breaks the schema, USR-3 for a
+    duplicate email): afterwards no user with its email, or tenant with its name, exists that this run
+    was not handed by a 201 (`known`: their ids before the call). Only names that carry the run tag
+    are looked up: nobody else can own one."""
+    op = str(case.operation.definition.raw.get("operationId"))
+    key = {"create_user": "email", "create_tenant": "name"}.get(op)
+    name = case.body.get(key) if key and isinstance(case.body, dict) else None
+    if not isinstance(name, str) or not name.startswith(api.ledger.run_tag):
+        return
+    negative = bool(case.meta and case.meta.generation.mode.is_negative)
+    if response.status_code == 409 and op == "create_user":
+        rule = "USR-3"
+    elif 400 <= response.status_code < 500 and response.status_code not in (409, 429) and negative:
+        rule = "ERR-2"
+    else:
+        return  # accepted, throttled, or a valid create rejected (positive_data_acceptance judged that)
+    found, look = api.users_named(name) if op == "create_user" else api.tenants_named(name)
+    made = [str(r.get("id")) for r in found if str(r.get("id")) not in known]
+    if made:
+        raise ContractViolation(
+            rule,
+            api.redact(
+                f"{case.operation.label}: the create was rejected with {response.status_code}, yet {made} named "
+                f"{name!r} now exists: a rejected request changes nothing\n"
+                + "\n".join(evidence)
+                + f"\nthe look afterwards:\n{api.evidence(look)}"
+            ),
+            operation=op,
+            request=(str(response.request.method), str(response.request.url)),
+            status=response.status_code,
+        )

@@ -141,15 +141,19 @@ def test_tenant_emails(api: Api) -> None:
 
 def user_is_absent(api: Api, email: str) -> None:
     """Nothing was created under `email`: the list does not show it."""
-    answer = api.call("admin", "GET", "/api/v1/users", params={"filterBy": f"username=={email}"})
-    if answer.status_code == 200 and any(u.get("username") == email for u in answer.json()):
-        raise ContractViolation("ERR-2", f"a rejected create_user still created {email}", operation="create_user")
+    users, answer = api.users_named(email)
+    if users:
+        raise ContractViolation(
+            "ERR-2", f"a rejected create_user still created {email}\n{api.evidence(answer)}", operation="create_user"
+        )
 
 
 def tenant_is_absent(api: Api, name: str) -> None:
-    answer = api.call("operator", "GET", "/api/v1/tenants")
-    if answer.status_code == 200 and any(t.get("name") == name for t in answer.json() if isinstance(t, dict)):
-        raise ContractViolation("ERR-2", f"a rejected create_tenant still created {name}", operation="create_tenant")
+    tenants, answer = api.tenants_named(name)
+    if tenants:
+        raise ContractViolation(
+            "ERR-2", f"a rejected create_tenant still created {name}\n{api.evidence(answer)}", operation="create_tenant"
+        )
 
 
 @rule("ERR-2")

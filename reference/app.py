@@ -292,6 +292,10 @@ class ReferenceApp:
                 except ApiError:
                     if operation.operation_id == "create_user" and self.faults.on("err-rejected-create-still-inserts"):
                         await self._insert_before_validating(principal, request)
+                    if operation.operation_id == "create_tenant" and self.faults.on(
+                        "ten-rejected-create-still-inserts"
+                    ):
+                        await self._insert_tenant_before_validating(request)
                     raise
                 response = await operation.handler(principal, params, body, request.path_params)
             except ApiError as exc:
@@ -594,6 +598,23 @@ class ReferenceApp:
             return
         if not self._same_username(principal.tenant_id, email):
             self.store.create_user(principal.tenant_id, email, principal.identity)
+
+    async def _insert_tenant_before_validating(self, request: Request) -> None:
+        """ten-rejected-create-still-inserts: the tenant row is written as soon as its name and email are
+        known good (the rest of the body, contractType, role, metricStore, is validated afterwards)."""
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return
+        properties = self.spec["components"]["schemas"]["TenantCreationRequest"]["properties"]
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("name", "email")):
+            return
+        if not all(re.match(properties[k].get("pattern", ".*"), data[k]) for k in ("name", "email")):
+            return
+        try:
+            self.store.create_tenant({"name": data["name"], "email": data["email"], "contract_type": "normal"})
+        except Conflict:
+            return
 
     # ------------------------------------------------------------------ users
 

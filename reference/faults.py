@@ -75,6 +75,11 @@ FAULTS: dict[str, Fault] = {
             "create_user inserts the user before validating the optional fields, then answers 400",
         ),
         Fault(
+            "ten-rejected-create-still-inserts",
+            "ERR-2",
+            "create_tenant writes the tenant once name and email are good, then rejects its contractType with 400",
+        ),
+        Fault(
             "err-crash-on-long-fraction",
             "ERR-3",
             "a filterBy date with more than 6 fractional-second digits gets a 500",

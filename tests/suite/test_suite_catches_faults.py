@@ -95,6 +95,7 @@ CAUGHT_BY |= {
     "err-enum-unchecked": "conformance/test_inputs.py::test_schema_breaking_requests_get_400_and_change_nothing",
     "err-negative-tenant-id-404": "conformance/test_inputs.py::test_schema_breaking_requests_get_400_and_change_nothing",
     "err-rejected-create-still-inserts": "conformance/test_inputs.py::test_schema_breaking_requests_get_400_and_change_nothing",
+    "ten-rejected-create-still-inserts": "conformance/test_inputs.py::test_schema_breaking_requests_get_400_and_change_nothing",
     "err-crash-on-long-fraction": "conformance/test_listing.py::test_every_iso_8601_form_gets_200_or_400",
     "usr-create-200": "conformance/test_users_lifecycle.py::test_create_answers_id_username_temp_password",
     "usr-notify-empty-temp-password": "conformance/test_users_lifecycle.py::test_create_answers_id_username_temp_password",
@@ -251,14 +252,18 @@ def test_state_machines_catch_lifecycle_faults(fault: str, tmp_path: Path) -> No
     caught_exactly(fault, machine_of(fault), tmp_path)
 
 
-# Faults that fuzzing meets in a response (a status or a field outside the schema): the failure
-# names the rule of what broke (the field's, the request's), not the operation's.
+# Faults that fuzzing meets in a response (a status or a field outside the schema) or in a look after a
+# rejected create: the failure names the rule of what broke (the field's, the request's), not the operation's.
 CAUGHT_BY_FUZZING = {
     "ten-status-lowercase": fuzzing("GET /api/v1/tenants"),
     "ten-uuid-not-uuid": fuzzing("GET /api/v1/tenants"),
     "ten-absent-contract-type-null": fuzzing("GET /api/v1/tenants"),
     "ten-hard-delete-204": fuzzing("DELETE /api/v1/tenants/{tenantId}"),
     "err-missing-field-422": fuzzing("POST /api/v1/tenants"),
+    # a rejected create is looked up afterwards: it created nothing
+    "err-rejected-create-still-inserts": fuzzing("POST /api/v1/users"),
+    "usr-duplicate-409-but-creates": fuzzing("POST /api/v1/users"),
+    "ten-rejected-create-still-inserts": fuzzing("POST /api/v1/tenants"),
 }
 
 
