@@ -25,6 +25,9 @@ from conformance.secret import Secret, bearer
 from conformance.sweep import SweepError, sweep
 from conformance.target import ConfigError, RoleCredentials, Target
 from conformance.transport import GuardedClient
+from strategies.pagination import MAX_LIMIT
+
+CLOCK_SKEW = 60.0  # seconds the target's clock may differ from ours
 
 __all__ = [
     "Api",
@@ -386,7 +389,9 @@ class Api:
     def users_named(self, email: str) -> tuple[list[dict[str, Any]], httpx.Response]:
         """The admin tenant's users whose username is exactly `email`, and the answer that listed them (a
         look that changes nothing; none when the list is not a JSON list: the listing rules judge that)."""
-        answer = self.call("admin", "GET", "/api/v1/users", params={"filterBy": f"username=={email}", "limit": 500})
+        answer = self.call(
+            "admin", "GET", "/api/v1/users", params={"filterBy": f"username=={email}", "limit": MAX_LIMIT}
+        )
         try:
             listed = answer.json() if answer.status_code == 200 else []
         except ValueError:

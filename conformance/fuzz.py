@@ -252,21 +252,35 @@ def rules_of(failure: Any, case: Any, status: int | None, culprit: str | None = 
         return ("ERR-1",)
     if isinstance(failure, UndefinedStatusCode):
         return (status_rule(case, op, status),)
-    if (
-        isinstance(failure, JsonSchemaError)
-        and op in TENANT_OPERATIONS
-        and TENANT_FIELDS & {str(p) for p in failure.instance_path}
-    ):
+    if isinstance(failure, JsonSchemaError) and op in TENANT_OPERATIONS and breaks_tenant_field(failure):
         return ("TEN-1",)  # a tenant's id, uuid, name, status or contractType, in any representation
     return (OPERATION_RULES.get(op, "ERR-2"),)
+
+
+def breaks_tenant_field(failure: JsonSchemaError) -> bool:
+    """Whether a schema failure is about one of the tenant fields TEN-1 states: wrong in place, or missing
+    (a `required` failure points at the object, so its missing keys are looked at)."""
+    if TENANT_FIELDS & {str(p) for p in failure.instance_path}:
+        return True
+    return (
+        bool(failure.schema_path)
+        and failure.schema_path[-1] == "required"
+        and isinstance(failure.instance, dict)
+        and bool(TENANT_FIELDS - failure.instance.keys())
+    )
+
+
+def is_negative(case: Any) -> bool:
+    """Whether Schemathesis generated `case` to break the schema (its negative mode)."""
+    mode = getattr(getattr(getattr(case, "meta", None), "generation", None), "mode", None)
+    return bool(mode is not None and mode.is_negative)
 
 
 def status_rule(case: Any, op: str, status: int | None) -> str:
     """The rule broken by an answer with a status the operation does not document: a 4xx other than
     400 to a request that breaks the schema is ERR-2's (or its field's own rule); a hard delete's
     other answer is TEN-6's; anything else the operation's."""
-    mode = getattr(getattr(getattr(case, "meta", None), "generation", None), "mode", None)
-    if status is not None and 400 <= status < 500 and mode is not None and mode.is_negative:
+    if status is not None and 400 <= status < 500 and is_negative(case):
         return negative_rule(case, op)
     if op == "delete_tenant_by_id" and is_hard_delete(case.query or {}):
         return "TEN-6"

@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 
-from conformance.api import Api, ContractViolation, Secret, access_token, jwt_claims, raise_found
+from conformance.api import CLOCK_SKEW, Api, ContractViolation, Secret, access_token, jwt_claims, raise_found
 from conformance.fuzz import operation_ids
 from conformance.rules import rule
 from conformance.secret import bearer
 
 OPERATIONS = sorted(operation_ids().items(), key=lambda kv: kv[1])
-CLOCK_SKEW = 60.0  # seconds the target's clock may differ from ours
 MAX_EXPIRY_WAIT = 20.0  # seconds the expired-token test waits for a short-lived token to expire
 UNKNOWN_TENANT_FOR_READS = 2147483000  # GET only: any int32 can be a real tenant on a shared control plane
 
