@@ -387,33 +387,26 @@ class Api:
         return answer
 
     def users_named(self, email: str) -> tuple[list[dict[str, Any]], httpx.Response]:
-        """The admin tenant's users whose username is exactly `email`, and the answer that listed them (a
-        look that changes nothing; none when the list is not a JSON list: the listing rules judge that)."""
-        answer = self.call(
-            "admin", "GET", "/api/v1/users", params={"filterBy": f"username=={email}", "limit": MAX_LIMIT}
-        )
-        try:
-            listed = answer.json() if answer.status_code == 200 else []
-        except ValueError:
-            listed = []
-        users = (
-            [u for u in listed if isinstance(u, dict) and u.get("username") == email]
-            if isinstance(listed, list)
-            else []
-        )
-        return users, answer
+        """The admin tenant's users whose username is exactly `email`, and the answer that listed them."""
+        params = {"filterBy": f"username=={email}", "limit": MAX_LIMIT}
+        return self._named("admin", "/api/v1/users", params, "username", email)
 
     def tenants_named(self, name: str) -> tuple[list[dict[str, Any]], httpx.Response]:
-        """The live tenants named exactly `name`, and the answer that listed them (as `users_named`)."""
-        answer = self.call("operator", "GET", "/api/v1/tenants")
+        """The live tenants named exactly `name`, and the answer that listed them."""
+        return self._named("operator", "/api/v1/tenants", {}, "name", name)
+
+    def _named(
+        self, role: str, path: str, params: dict[str, Any], key: str, value: str
+    ) -> tuple[list[dict[str, Any]], httpx.Response]:
+        """A look that changes nothing: the items of a list whose `key` is `value` (none when the answer is
+        not a JSON list: the listing rules judge that elsewhere)."""
+        answer = self.call(role, "GET", path, params=params)
         try:
             listed = answer.json() if answer.status_code == 200 else []
         except ValueError:
             listed = []
-        tenants = (
-            [t for t in listed if isinstance(t, dict) and t.get("name") == name] if isinstance(listed, list) else []
-        )
-        return tenants, answer
+        items = [i for i in listed if isinstance(i, dict) and i.get(key) == value] if isinstance(listed, list) else []
+        return items, answer
 
     # -------------------------------------------------------------- creating resources (the transport ledgers them)
 

@@ -156,11 +156,10 @@ def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: p
         case.validate_response(response, headers=headers)
     except FailureGroup as group:
         raise violation(api, case, response, group, headers, request.config.option.hypothesis_seed) from None
-    evidence = exchange_of(api, response, headers, request.config.option.hypothesis_seed)
-    rejected_create_created_nothing(api, case, response, evidence)
+    rejected_create_created_nothing(api, case, response, headers, request.config.option.hypothesis_seed)
 
 
-def rejected_create_created_nothing(api: Api, case: Any, response: Any, evidence: list[str]) -> None:
+def rejected_create_created_nothing(api: Api, case: Any, response: Any, headers: dict[str, Secret], seed: int) -> None:
     """A rejected create changes nothing (ERR-2 for a request that breaks the schema, USR-3 for a
     duplicate email): afterwards no user with its email, or tenant with its name, exists that this run
     was not handed by a 201 (the ledger's). Only names that carry the run tag are looked up: nobody
@@ -184,7 +183,7 @@ def rejected_create_created_nothing(api: Api, case: Any, response: Any, evidence
             api.redact(
                 f"{case.operation.label}: the create was rejected with {response.status_code}, yet {made} named "
                 f"{name!r} now exists: a rejected request changes nothing\n"
-                + "\n".join(evidence)
+                + "\n".join(exchange_of(api, response, headers, seed))
                 + f"\nthe look afterwards:\n{api.evidence(look)}"
             ),
             operation=op,

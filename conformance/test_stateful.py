@@ -147,17 +147,16 @@ class UsersMachine(RuleBasedStateMachine):
         return str(body["id"])
 
     def duplicate_created_nothing(self, answer: Any, existing: ModelUser) -> None:
-        """USR-3: a duplicate email gets 409 and creates nothing: the list of this machine's users holds
-        that email once, as the existing user (a list that lacks it is LIST-1's, judged by the invariant)."""
+        """USR-3: a duplicate email gets 409 and creates nothing: no user but the existing one has that
+        email (a list that lacks it is LIST-1's, judged by the invariant)."""
         self.api.expect(answer, "USR-3", 409, "creating a user whose email exists")
-        params = {"filterBy": f"username=@{self.tag}", "limit": pagination.MAX_LIMIT}
-        listing = self.api.expect(self.call("GET", "/api/v1/users", params=params), "LIST-1", 200, "listing").json()
-        namesakes = [u.get("id") for u in listing if isinstance(u, dict) and u.get("username") == existing.username]
-        if [i for i in namesakes if i != existing.id]:
+        namesakes, look = self.api.users_named(existing.username)
+        if [u for u in namesakes if u.get("id") != existing.id]:
             raise ContractViolation(
                 "USR-3",
-                f"creating {existing.username} again answered 409, yet the list holds it {len(namesakes)} times: "
-                f"ids {namesakes}, the existing one {existing.id}\n{self.api.evidence(answer)}",
+                f"creating {existing.username} again answered 409, yet {len(namesakes)} users have that email: "
+                f"ids {[u.get('id') for u in namesakes]}, the existing one {existing.id}\n"
+                f"{self.api.evidence(answer)}\nthe look afterwards:\n{self.api.evidence(look)}",
                 answer=answer,
             )
 
