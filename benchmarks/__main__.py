@@ -24,6 +24,7 @@ Measured, not asserted: the machines are shared and noisy, so only compare figur
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import re
@@ -244,6 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     def log(text: str) -> None:
         print(f"[{time.perf_counter() - t0:7.0f}s] {text}", file=sys.stderr, flush=True)
 
+    def tracked(label: str, work: list[tuple[str, Callable[[], object]]]) -> list[Callable[[], object]]:
+        """The work, each item logging as it ends (n of the batch), so a run of an hour shows progress."""
+        ended = itertools.count(1)
+
+        def one(name: str, run: Callable[[], object]) -> object:
+            result = run()
+            caught = result[0] if isinstance(result, tuple) else result
+            wall = f" in {result[1]:.0f}s" if isinstance(result, tuple) else ""
+            verdict = ("green" if caught else "RED") if name == "clean control" else ("caught" if caught else "missed")
+            log(f"{label} {next(ended)}/{len(work)} {name}: {verdict}{wall}")
+            return result
+
+        return [lambda name=name, run=run: one(name, run) for name, run in work]
+
     t0 = time.perf_counter()
     # plain Schemathesis first: its clean signatures decide what counts as caught
     st = Figures("plain Schemathesis (`schemathesis run --checks all`)")
@@ -258,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"schemathesis could not run with {fault} (counted as not caught): {str(exc)[:300]}")
             return False
 
-    caught = parallel(args.jobs, [lambda f=f: st_catches(f) for f in faults])
+    caught = parallel(args.jobs, tracked("schemathesis", [(f, lambda f=f: st_catches(f)) for f in faults]))
     st.caught, st.tried = [f for f, c in zip(faults, caught, strict=True) if c], len(faults)
     log(f"schemathesis caught {len(st.caught)}/{len(faults)}")
     for fault in FIRST_FAILURE_FAULTS:
@@ -278,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         log(f"suite {profile} clean: {suite.wall:.1f}s, {suite.requests} requests, {suite.clean_failures} failures")
         if profile in detect:  # every fault, and a clean control run among them (same load, same jobs)
-            results = parallel(
-                args.jobs, [lambda f=f, p=profile: suite_catches(p, f, *detect_extra) for f in [None, *faults]]
-            )
+            work = [
+                (f or "clean control", lambda f=f, p=profile: suite_catches(p, f, *detect_extra))
+                for f in [None, *faults]
+            ]
+            results = parallel(args.jobs, tracked(f"suite {profile}", work))
             (_, suite.control_wall), caught = results[0], [c for c, _ in results[1:]]
             suite.red_walls = {f: wall for f, (_, wall) in zip(faults, results[1:], strict=True)}
             suite.caught, suite.tried = [f for f, c in zip(faults, caught, strict=True) if c], len(faults)
