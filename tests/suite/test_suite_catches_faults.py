@@ -270,3 +270,11 @@ CAUGHT_BY_FUZZING = {
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY_FUZZING))
 def test_fuzzing_names_the_rule_of_what_broke(fault: str, tmp_path: Path) -> None:
     caught_exactly(fault, CAUGHT_BY_FUZZING[fault], tmp_path)
+
+
+def test_a_count_that_ignores_search_is_no_isolation_verdict(tmp_path: Path) -> None:
+    """The peer's count with the victim's email is an isolation verdict only when the count applies the
+    search at all (it counts nothing for an email nobody has): a count that ignores it is LIST-7's."""
+    with reference("list-count-ignores-search") as server:
+        result = run_suite(server, tmp_path, CAUGHT_BY["iso-count-cross-tenant"], "--profile", "ci")
+    assert result.returncode == 0 and not result.failed_rules, result.output[-3000:]
