@@ -1,9 +1,17 @@
-"""runai-conformance: commands beside the pytest suite.
+"""runai-conformance: the conformance suite as one command, and the commands beside it.
 
+    runai-conformance run [pytest options]
+    runai-conformance --version
     runai-conformance sweep --credentials FILE [--target-url URL] (--tag rcf-1a2b3c4d | --all) [--older-than MIN] [--dry-run]
     runai-conformance regress BASELINE CURRENT [--out DIR]
     runai-conformance matrix RUN [--out DIR]
     runai-conformance screenshot PAGE.html PICTURE.png [--width PX]
+
+`run` runs the installed suite, from any working directory, with the options of `pytest conformance`
+in a checkout (`--target-url`, `--credentials`, `--profile`, `-n`, …); reports go to --report-dir
+(default ./reports). A node id the run prints (`conformance/test_auth.py::…`) re-runs that test.
+`--version` says what this copy checks: the spec's published versions, the contract's revision and
+the overlays; every report header says the same.
 
 `sweep` deletes users and tenants that runs of this suite left behind (a crashed run cannot clean up
 after itself). It only ever touches names that start with a complete run tag (`rcf-`, 8 hex digits,
@@ -31,7 +39,9 @@ from pathlib import Path
 
 import httpx
 
+from conformance.about import describe
 from conformance.api import Api
+from conformance.options import SUITE_DIR
 from conformance.render import compare, write_matrix, write_regression
 from conformance.results import read_summary
 from conformance.sweep import RUN_TAG, sweep
@@ -52,8 +62,17 @@ def minutes(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="runai-conformance", description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # everything after `run` is pytest's, options and node ids alike
+        return run(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="runai-conformance",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version: its lines as they are
+    )
+    parser.add_argument("--version", action="version", version="\n".join(describe()))
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the conformance suite: runai-conformance run [pytest options]")
     cmd = commands.add_parser("sweep", help="delete what crashed runs left behind, by run tag")
     cmd.add_argument("--target-url", help="base URL (default: [target] url of the credentials file)")
     cmd.add_argument("--credentials", type=Path, help="credentials file (TOML)")
@@ -100,6 +119,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runai-conformance: error: {exc}", file=sys.stderr)
         return 2
     return sweep_command(args)
+
+
+def run(args: list[str]) -> int:
+    """The installed suite, as `pytest conformance ARGS` runs it in a checkout, from any directory: node ids
+    keep their `conformance/…` form (the rootdir is the directory holding the package), no cache is
+    written beside the installed code, and the suite itself is the default selection. pytest takes this
+    process over (exec): signals reach the run itself, and its exit is the command's. It starts afresh so
+    that it imports the suite itself (and rewrites its assertions); -P keeps a `conformance/` directory
+    of the working directory from standing in for the installed one."""
+    home = SUITE_DIR.parent
+    selected = [arg for arg in args if _names_suite_path(arg, home)]
+    args = [str(home / arg) if arg.startswith("conformance") and arg in selected else arg for arg in args]
+    command = [sys.executable, "-P", "-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={home}", *args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*command, *([] if selected else [str(SUITE_DIR)])])
+    return 127  # not reached: exec does not return
+
+
+def _names_suite_path(arg: str, home: Path) -> bool:
+    """Whether a command-line word is a path or node id inside the suite: `conformance/test_auth.py::…` as
+    reports name them, or a path to the installed copy as pytest prints them from another directory."""
+    path = arg.split("::", 1)[0]
+    if path == "conformance" or path.startswith("conformance/"):
+        return (home / path).exists()
+    if arg.startswith("-") or not path or not Path(path).exists():
+        return False
+    where = Path(path).resolve()
+    return where == SUITE_DIR or SUITE_DIR in where.parents
 
 
 def _run_dir(path: Path) -> Path:

@@ -4,6 +4,7 @@ profiles, and the stash keys the other parts of the plugin share. Nothing else r
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from conformance.rules import rules
 from conformance.target import PROFILES
 
 SUITE_DIR = Path(__file__).resolve().parent
+NO_VERDICT = 4  # the exit of a run that gives no verdict: it could not start, stopped early, or proved nothing
 STATE = pytest.StashKey["RunState"]()
 REPORTS = pytest.StashKey["RunReports"]()
 ENV = {
@@ -92,12 +94,30 @@ def option(config: pytest.Config, name: str) -> Any:
 
 
 def is_suite_run(config: pytest.Config) -> bool:
-    """Whether this pytest run collects the conformance suite."""
+    """Whether this pytest run collects the conformance suite: `pytest conformance[/…]` by path, or
+    `pytest --pyargs conformance[.test_auth]` by module name, as an installed copy is named."""
+    pyargs = bool(getattr(config.option, "pyargs", False))
     for arg in config.args:
-        path = Path(arg.split("::")[0]).resolve()
+        name = arg.split("::")[0]
+        path = (module_path(name) if pyargs else None) or Path(name).resolve()
         if path == SUITE_DIR or SUITE_DIR in path.parents:
             return True
     return False
+
+
+def module_path(name: str) -> Path | None:
+    """Where an importable module or package is (what `--pyargs NAME` collects), without importing it."""
+    if not name.isidentifier() and not all(part.isidentifier() for part in name.split(".")):
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(spec.origin).resolve() if spec.origin else None
 
 
 def register_hypothesis_profiles() -> None:

@@ -17,15 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
+from _pytest.junitxml import xml_key
 from hypothesis import settings
 
 from conformance import reporting
+from conformance.about import describe
 from conformance.api import Api, Ledger, Tokens
 from conformance.launcher import EmbeddedServer, start_embedded
 from conformance.network import describe_tls_failure
 from conformance.options import (
+    NO_VERDICT,
     REPORTS,
     STATE,
+    SUITE_DIR,
     is_suite_run,
     option,
     pytest_addoption,  # noqa: F401  (the options, registered through this entry-point module)
@@ -62,8 +66,11 @@ class RunState:
 def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
     register_hypothesis_profiles()
+    config.pluginmanager.register(OneLineExit(config), "runai-conformance-one-line-exit")
     if not is_suite_run(config):
         return
+    for line in QUIET_WARNINGS:  # an installed copy has no pyproject.toml of ours to say so
+        config.addinivalue_line("filterwarnings", line)
     profile = option(config, "profile") or "ci"
     if profile not in PROFILES:
         raise pytest.UsageError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
@@ -116,6 +123,33 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.option.dist == "load":  # the tests' lengths differ a lot: an idle worker takes pending ones
             config.option.dist = "worksteal"
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+# Deprecation warnings of the libraries under the suite, which the user can do nothing about.
+QUIET_WARNINGS = (
+    "ignore::DeprecationWarning:jsonschema_path.*",
+    "ignore:filter parameter is deprecated:DeprecationWarning",
+)
+
+
+class OneLineExit:
+    """A run stopped by the suite's own pytest.exit ("runai-conformance: cannot reach …") shows that sentence
+    alone: pytest would print it as `! _pytest.outcomes.Exit: runai-conformance: … !`."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if not isinstance(excinfo.value, pytest.exit.Exception) or not excinfo.value.msg.startswith(
+            "runai-conformance: "
+        ):
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None  # what pytest prints at the end, with the exception's type
+            reporter.ensure_newline()
+            reporter.write_line(excinfo.value.msg, red=True, bold=True)
 
 
 # How long a test runs against a remote target, roughly, by module: the state machines are single long
@@ -270,8 +304,16 @@ def preflight(http: GuardedClient, tokens: Tokens, target: Target) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With -n N, the controller checks the target before any worker starts (one line on a bad one)."""
-    if is_suite_run(session.config) and is_controller(session.config) and not session.config.option.collectonly:
+    """With -n N, the controller checks the target before any worker starts (one line on a bad one). JUnit's
+    header says what the run checks, as `runai-conformance --version` does."""
+    if not is_suite_run(session.config):
+        return
+    root_ids_at_the_suite(session.config)
+    junit = session.config.stash.get(xml_key, None)
+    if junit is not None:
+        for name, line in zip(("suite", "spec", "contract", "overlays"), describe(), strict=True):
+            junit.add_global_property(f"runai-conformance.{name}", line)
+    if is_controller(session.config) and not session.config.option.collectonly:
         start_run(session)
 
 
@@ -283,6 +325,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     start_run(session)
 
 
+def root_ids_at_the_suite(config: pytest.Config) -> None:
+    """`pytest --pyargs conformance` from a directory outside the suite's gives its tests ids relative to the
+    package (`test_auth.py::…`, or `::test_x` for one module) and an empty JUnit class: root them where the
+    suite's package lies, so every way of starting a run reports `conformance/test_auth.py::…`, as a
+    checkout does. Only the ids move: the cache and the reports stay where the run was started."""
+    home = SUITE_DIR.parent
+    if getattr(config.option, "pyargs", False) and home != config.rootpath and home not in config.rootpath.parents:
+        config._rootpath = home  # type: ignore[attr-defined]  # read by every node made from here on
+
+
 def start_run(session: pytest.Session) -> None:
     """Build the run (target, client, ledger; the embedded server if needed) and check the target."""
     config = session.config
@@ -292,7 +344,7 @@ def start_run(session: pytest.Session) -> None:
         reports = config.stash.get(REPORTS, None)
         if reports is not None:
             reports.stopped = f"stopped before the first test: {exc}"
-        pytest.exit(f"runai-conformance: {exc}", returncode=4)
+        pytest.exit(f"runai-conformance: {exc}", returncode=NO_VERDICT)
     install_interrupt_handler(session, state)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
@@ -326,6 +378,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     profile = option(config, "profile") or "ci"
     return [
+        *(f"runai-conformance: {line}" if i else line for i, line in enumerate(describe())),
         f"runai-conformance: profile {profile}, hypothesis seed {config.option.hypothesis_seed} "
         f"(replay with --hypothesis-seed={config.option.hypothesis_seed})",
     ]
@@ -401,6 +454,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             # the run stopped before its first test: its summary says so, so no gate reads it as a verdict
             seed = config.option.hypothesis_seed
             write_reports(session, reports, target=option(config, "target_url") or "", seed=seed, run_tag="")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reports is not None and reporter and not worker and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            reporter.write_line("runai-conformance: no test was selected (check the paths, -k and -m): nothing proven")
         return
     if state.closed:
         return
@@ -436,7 +492,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         runs = controller.workers or []
     gone = next((run["gone"] for run in runs if run["gone"]), None)
     if gone:
-        session.exitstatus = 4
+        session.exitstatus = NO_VERDICT
         if reporter:
             reporter.write_line(f"runai-conformance: {gone}: the run stops; no verdict", red=True)
     tags = " ".join(run["run_tag"] for run in runs) or state.target.run_tag
@@ -491,8 +547,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def run_state(request: pytest.FixtureRequest) -> RunState:
     state = request.config.stash.get(STATE, None)
-    if state is None:
-        pytest.skip("the conformance suite's run state was not built (run it as: pytest conformance)")
+    if state is None:  # a run that skipped every test would be a green gate that tested nothing
+        pytest.exit(
+            "runai-conformance: the suite's tests were collected but its run was not set up; start it as "
+            "`runai-conformance run`, `pytest --pyargs conformance` or `pytest conformance` in a checkout",
+            returncode=NO_VERDICT,
+        )
     return state
 
 

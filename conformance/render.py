@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.about import describe
+
 COLOURS = {
     "passed": ("#1e7b34", "#e3f4e7"),
     "failed": ("#b42318", "#fde7e5"),
@@ -44,11 +46,11 @@ def _page(title: str, body: str) -> str:
 
 
 def _meta(data: dict[str, Any]) -> str:
+    run = f"target {data['target']} · profile {data['profile']} · seed {data['seed']} · {data['started']} → {data['finished']}"
+    if data.get("suite"):  # what the run was measured against, as `runai-conformance --version` says it
+        return " · ".join([run, *describe(data["suite"])])
     overlays = ", ".join(f"{o['file']} ({o['rule']})" for o in data["spec"]["overlays"]) or "none"
-    return (
-        f"target {data['target']} · profile {data['profile']} · seed {data['seed']} · "
-        f"{data['started']} → {data['finished']} · spec {data['spec']['version']} · overlays: {overlays}"
-    )
+    return f"{run} · spec {data['spec']['version']} · overlays: {overlays}"  # a summary written before `suite`
 
 
 def _standing(data: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis.errors import Flaky
 
 from conformance.api import ContractViolation
-from conformance.options import REPORTS, STATE, option
+from conformance.options import NO_VERDICT, REPORTS, STATE, option
 from conformance.redact import Redactor
 from conformance.render import write_matrix
 from conformance.results import (
@@ -88,6 +88,9 @@ def write_reports(
     if (expired or uncertified) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         data["exit_status"] = data["run"]["exit_status"] = int(session.exitstatus)
+    if not data["run"]["complete"] and session.exitstatus == pytest.ExitCode.OK:  # never green on nothing
+        session.exitstatus = NO_VERDICT
+        data["exit_status"] = data["run"]["exit_status"] = NO_VERDICT
     write_summary(data, reports.report_dir)
     write_matrix(data, reports.report_dir)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
@@ -95,6 +98,7 @@ def write_reports(
         allure_environment(data, Path(allure_dir))
     if reporter is None or reports.stopped:  # a run that never started: its one line says why, nothing more
         return
+    reporter.ensure_newline()
     for w in data["waivers"]:
         if w["status"] != "matched":
             where = f" on {w['operation']}" if w["operation"] else ""

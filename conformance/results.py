@@ -4,6 +4,7 @@ The summary is the one machine-readable result of a run; the conformance matrix,
 report and the gate are all made from it (conformance/render.py). Its shape:
 
     {"format": 1, "target": URL, "profile": ..., "seed": ..., "run_tag": ..., "started": ISO, "finished": ISO,
+     "suite": {"version", "spec", "apis": {tag: version}, "contract", "rules", "overlays"} (conformance/about.py),
      "spec": {"title", "version", "published_versions": {operationId: version}, "overlays": [{file, rule, title}]},
      "operations": [operationId, ..., "token_grant"],
      "rules": {RULE: {"title", "family", "status": passed|failed|waived|skipped|not-run,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from conformance.about import describe, identity
 from conformance.rules import family, rules
 from conformance.waivers import Waiver
 from specs import load_spec
@@ -265,6 +268,10 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
         reasons.append(f"pytest exit status {completion.exit_status}")
     if completion.collected == 0:
         reasons.append("no test ran")
+    elif ran and not any(e["status"] in ("passed", "failed", "waived") for e in table.values()):
+        skips = Counter(r.message for r in records if r.outcome == "skipped")
+        why = f" (most often: {skips.most_common(1)[0][0][:160]})" if skips else ""
+        reasons.append(f"no rule was proven: all {ran} tests that ran were skipped{why}")
     inconclusive = [r.id for r in records if r.outcome == "skipped" and r.message.startswith("inconclusive")]
     record: dict[str, Any] = {
         "complete": not reasons,
@@ -308,6 +315,7 @@ def summary(
         "run_tag": run_tag,
         "started": recorder.started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "suite": identity(),
         "spec": spec_info(),
         "operations": ops,
         "run": run_record(completion, records, table),
@@ -355,6 +363,7 @@ def allure_environment(data: dict[str, Any], allure_dir: Path) -> None:
         "run.tag": data["run_tag"],
         "spec.version": data["spec"]["version"],
         "spec.overlays": ", ".join(f"{o['file']} ({o['rule']})" for o in data["spec"]["overlays"]) or "none",
+        "suite": " · ".join(describe(data["suite"])),
     }
     text = "".join(f"{k} = {v.replace(chr(10), ' ')}\n" for k, v in lines.items())
     (allure_dir / "environment.properties").write_text(text, encoding="utf-8")

@@ -15,6 +15,7 @@ SPECS_DIR = Path(__file__).resolve().parent
 SPEC_PATH = SPECS_DIR / "runai.json"
 SOURCES_DIR = SPECS_DIR / "sources"
 OVERLAYS_DIR = SPECS_DIR / "overlays"
+CONTRACT_PATH = SPECS_DIR / "CONTRACT.md"  # the contract the suite proves (a copy of ../shared/CONTRACT.md)
 
 
 @lru_cache(maxsize=1)

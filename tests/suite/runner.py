@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,14 +57,29 @@ def read_junit(path: Path) -> tuple[dict[str, set[str]], set[str], set[str]]:
 PYTEST = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q")
 
 
+def assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    """A run that cannot start stops with one line of ours that says why (and pytest's own summary), with
+    no traceback and no `_pytest.outcomes.Exit` around the sentence."""
+    text = done.stdout + done.stderr
+    assert done.returncode not in (0, 1, 5), text[-2000:]
+    assert "Traceback" not in text and "_pytest.outcomes" not in text, text[-2000:]
+    said = [line for line in text.splitlines() if "runai-conformance:" in line]
+    assert len(said) == 1, text[-2000:]
+    for word in expected:
+        assert word in said[0], said[0]
+
+
 def suite_args(credentials: Path, report_dir: Path) -> list[str]:
     """The options every self-test's suite run has: its credentials file, its report dir, the fixed seed."""
     return ["--credentials", str(credentials), "--report-dir", str(report_dir), f"--hypothesis-seed={SEED}"]
 
 
-def run_pytest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`pytest ARGS` in the project as a user types it, waited for, output captured."""
-    return subprocess.run([*PYTEST, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def run_pytest(
+    *args: str, timeout: float = 120, command: Sequence[str] = PYTEST, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """`pytest ARGS` in the project as a user types it (or another `command` started from `cwd`, as an
+    installed copy is), waited for, output captured."""
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def start_suite(server: RunningServer, tmp: Path, *args: str) -> subprocess.Popen[str]:
@@ -87,9 +102,13 @@ def run_suite(
     drop_roles: tuple[str, ...] = (),
     target_settings: str = "",
     grant: str | None = None,
+    command: Sequence[str] = PYTEST,
+    cwd: Path = ROOT,
 ) -> SuiteResult:
     """`pytest ARGS` (ARGS name the part of conformance/ to run) against `server`, reports in tmp/reports;
-    the credentials file leaves out `drop_roles` and has `target_settings` (TOML lines) in its [target]."""
+    the credentials file leaves out `drop_roles` and has `target_settings` (TOML lines) in its [target].
+    `command` and `cwd` start it another way (`runai-conformance run` of an installed copy, say)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     creds = tmp / "credentials.toml"
     text = credentials_toml(server.store, server.url)
     if grant:  # every role gets its token with this grant (client_credentials, app_token)
@@ -100,7 +119,7 @@ def run_suite(
         text = re.sub(rf"(?ms)^\[roles\.{role}\]\n.*?(?=^\[|\Z)", "", text)
     creds.write_text(text)
     report_dir = tmp / "reports"
-    done = run_pytest(*suite_args(creds, report_dir), *args, timeout=timeout)
+    done = run_pytest(*suite_args(creds, report_dir), *args, timeout=timeout, command=command, cwd=cwd)
     result = SuiteResult(done.returncode, done.stdout + done.stderr, report_dir)
     junit = report_dir / "junit.xml"
     if junit.exists():

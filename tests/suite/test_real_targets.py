@@ -16,20 +16,6 @@ from conformance.cli import main as cli
 from reference.server import NetworkModes, credentials_toml
 from tests.suite.runner import reference, run_suite, start_suite, tagged_leftovers
 
-trustme = pytest.importorskip("trustme")
-
-
-@pytest.fixture(scope="module")
-def company_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[Path, Path]]:
-    """A CA of our own (as a corporate one) and a server certificate for 127.0.0.1 it signed."""
-    where = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    ca.cert_pem.write_to_path(str(where / "ca.pem"))
-    cert.cert_chain_pems[0].write_to_path(str(where / "server.pem"))
-    cert.private_key_pem.write_to_path(str(where / "server.key"))
-    return where / "ca.pem", (where / "server.pem", where / "server.key")
-
 
 def test_tls_with_a_corporate_ca_is_green_with_ca_bundle(company_ca, tmp_path: Path) -> None:
     ca, (cert, key) = company_ca

@@ -19,6 +19,7 @@ from conformance.cli import main
 from reference.server import credentials_toml
 from tests.suite.runner import (
     ROOT,
+    assert_one_line,
     reference,
     run_pytest,
     run_suite,
@@ -94,16 +95,6 @@ def test_interrupted_run_leaves_nothing_tagged(tmp_path: Path) -> None:
 
 def run_with(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_pytest("conformance", "--report-dir", str(tmp_path / "r"), *args)
-
-
-def assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> None:
-    text = done.stdout + done.stderr
-    assert done.returncode not in (0, 1, 5), text[-2000:]
-    assert "Traceback" not in text, text[-2000:]
-    said = [line for line in text.splitlines() if "runai-conformance:" in line]
-    assert len(said) == 1, text[-2000:]
-    for word in expected:
-        assert word in said[0], said[0]
 
 
 def test_broken_credentials_file_gets_one_line(tmp_path: Path) -> None:

@@ -1,0 +1,62 @@
+"""A run that proves nothing never passes: whatever way the suite is started (`pytest conformance` in a
+checkout, with workers, `runai-conformance run`, `pytest --pyargs conformance` from another directory),
+a run that cannot build its state, or whose every test is skipped, exits non-zero with one line that
+says why, and its summary is incomplete, so no gate passes on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.suite.runner import PYTEST, ROOT, assert_one_line, reference, run_pytest, run_suite
+
+# Every way a user starts a run from a checkout, as (command, whether it runs from outside the checkout).
+STARTS = {
+    "pytest conformance": ((*PYTEST, "conformance"), False),
+    "pytest conformance -n 2": ((*PYTEST, "conformance", "-n", "2"), False),
+    "runai-conformance run": ((sys.executable, "-m", "conformance.cli", "run"), True),
+    "pytest --pyargs conformance": ((*PYTEST, "--pyargs", "conformance"), True),
+}
+
+
+@pytest.mark.parametrize("start", sorted(STARTS))
+def test_a_run_whose_every_test_is_skipped_exits_4_in_one_line(start: str, tmp_path: Path) -> None:
+    """The operator role is missing, and only a rule of the Tenants API is selected: every test skips."""
+    command, elsewhere = STARTS[start]
+    cwd = tmp_path / "elsewhere" if elsewhere else ROOT
+    cwd.mkdir(exist_ok=True)
+    with reference() as server:
+        result = run_suite(server, tmp_path, "-m", "TEN-5", drop_roles=("operator",), command=command, cwd=cwd)
+    assert result.returncode == 4, result.output[-3000:]
+    assert result.skipped and not result.passed and not result.failed, result.output[-3000:]
+    why = [line for line in result.output.splitlines() if "runai-conformance: INCOMPLETE" in line]
+    assert len(why) == 1, result.output[-3000:]
+    assert "no rule was proven" in why[0] and "no operator role" in why[0], why[0]
+    run = json.loads((result.report_dir / "summary.json").read_text())["run"]
+    assert not run["complete"] and run["exit_status"] == 4, run
+
+
+def test_a_run_with_one_rule_proven_passes(tmp_path: Path) -> None:
+    """The other side: the same selection with the operator role proves TEN-5 and passes."""
+    with reference() as server:
+        result = run_suite(server, tmp_path, "conformance", "-m", "TEN-5")
+    assert result.returncode == 0 and result.passed, result.output[-3000:]
+    assert json.loads((result.report_dir / "summary.json").read_text())["run"]["complete"]
+
+
+def test_the_suites_tests_collected_without_its_run_is_one_line(tmp_path: Path) -> None:
+    """`pytest .` at the checkout's root collects the suite's tests without setting up its run (the tests
+    would have skipped, exit 0): one line says how to start it."""
+    done = run_pytest(".", "-k", "test_inputs and test_valid_emails", "--report-dir", str(tmp_path / "r"))
+    assert done.returncode == 4, (done.stdout + done.stderr)[-2000:]
+    assert_one_line(done, "was not set up", "runai-conformance run")
+
+
+def test_a_run_that_selects_no_test_is_not_a_pass(tmp_path: Path) -> None:
+    done = run_pytest("conformance", "-k", "no_test_is_named_like_this", "--report-dir", str(tmp_path / "r"))
+    out = done.stdout + done.stderr
+    assert done.returncode == 5, out[-2000:]
+    assert "runai-conformance: no test was selected" in out, out[-2000:]
