@@ -129,25 +129,26 @@ def run(args: list[str]) -> int:
     that it imports the suite itself (and rewrites its assertions); -P keeps a `conformance/` directory
     of the working directory from standing in for the installed one."""
     home = SUITE_DIR.parent
-    selected = [arg for arg in args if _names_suite_path(arg, home)]
-    args = [str(home / arg) if arg.startswith("conformance") and arg in selected else arg for arg in args]
+    named = [_suite_path(arg, home) for arg in args]
+    args = [path or arg for path, arg in zip(named, args, strict=True)]
     command = [sys.executable, "-P", "-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={home}", *args]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [*command, *([] if selected else [str(SUITE_DIR)])])
+    os.execv(sys.executable, command if any(named) else [*command, str(SUITE_DIR)])
     return 127  # not reached: exec does not return
 
 
-def _names_suite_path(arg: str, home: Path) -> bool:
-    """Whether a command-line word is a path or node id inside the suite: `conformance/test_auth.py::…` as
-    reports name them, or a path to the installed copy as pytest prints them from another directory."""
+def _suite_path(arg: str, home: Path) -> str | None:
+    """A command-line word that names a path or node id inside the suite, as pytest is to get it: the
+    `conformance/test_auth.py::…` form reports use, made absolute; a path to the installed copy as pytest
+    prints it from another directory, as it is. None for any other word (an option, its value)."""
     path = arg.split("::", 1)[0]
     if path == "conformance" or path.startswith("conformance/"):
-        return (home / path).exists()
+        return str(home / arg) if (home / path).exists() else None
     if arg.startswith("-") or not path or not Path(path).exists():
-        return False
+        return None
     where = Path(path).resolve()
-    return where == SUITE_DIR or SUITE_DIR in where.parents
+    return arg if where == SUITE_DIR or SUITE_DIR in where.parents else None
 
 
 def _run_dir(path: Path) -> Path:

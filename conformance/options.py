@@ -107,7 +107,7 @@ def is_suite_run(config: pytest.Config) -> bool:
 
 def module_path(name: str) -> Path | None:
     """Where an importable module or package is (what `--pyargs NAME` collects), without importing it."""
-    if not name.isidentifier() and not all(part.isidentifier() for part in name.split(".")):
+    if not all(part.isidentifier() for part in name.split(".")):
         return None
     try:
         spec = importlib.util.find_spec(name)
