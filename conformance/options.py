@@ -66,6 +66,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "ci 20; 0: report each failure as first found, the fastest red verdict)",
     )
     group.addoption(
+        "--progress-every",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how often a long test (the state machines, nightly fuzzing) prints how far it got (default 30); "
+        "with -n N every worker prints its own, marked with its id",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help=f"where JUnit XML and Allure results go (env {ENV['report_dir']}; default reports/)",
@@ -85,6 +93,17 @@ def shrink_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: the shrink budget must be >= 0 seconds")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """--progress-every: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds > 0")
     return value
 
 

@@ -8,9 +8,13 @@ Registered through the `pytest11` entry point. It only acts on runs that collect
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
+import sys
+import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,8 +350,14 @@ def start_run(session: pytest.Session) -> None:
             reports.stopped = f"stopped before the first test: {exc}"
         pytest.exit(f"runai-conformance: {exc}", returncode=NO_VERDICT)
     install_interrupt_handler(session, state)
+    every = config.getoption("progress_every", None)
+    if every is not None:
+        state.api.http.progress_every = every
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter:
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        state.api.http.notice = worker_notice(config, worker["workerid"])
+    elif reporter:
         workers = f"; {config.option.numprocesses} workers (-n)" if is_controller(config) else ""
         reporter.write_line(f"runai-conformance: target {state.target.describe()}{workers}")
 
@@ -356,6 +366,21 @@ def start_run(session: pytest.Session) -> None:
             reporter.write_line(f"runai-conformance: {text}")
 
         state.api.http.notice = notice
+
+
+def worker_notice(config: pytest.Config, worker_id: str) -> Callable[[str], None]:
+    """A worker's (-n N) progress and throttling lines: pytest-xdist shows nothing a worker writes while
+    a test runs, so they go to the terminal's stderr, which workers share with the controller, past the
+    test's output capture, marked with the worker's id."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    lock = threading.Lock()
+
+    def notice(text: str) -> None:
+        with lock, capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            sys.stderr.write(f"runai-conformance [{worker_id}]: {text}\n")
+            sys.stderr.flush()
+
+    return notice
 
 
 def install_interrupt_handler(session: pytest.Session, state: RunState) -> None:

@@ -70,6 +70,7 @@ class GuardedClient(httpx.Client):
         self.redact = redact
         self.network = network or Network()
         self.notice: Callable[[str], None] = lambda text: None  # the run's terminal line, set by the plugin
+        self.progress_every = PROGRESS_EVERY  # seconds between progress lines of one long test (--progress-every)
         self.gone: str | None = None  # set when the target stopped answering: every later request fails fast
         self.cleaning_up = False  # during the cleanup a throttled DELETE of our own is retried too
         self._unanswered = 0  # requests in a row without an answer
@@ -162,7 +163,8 @@ class GuardedClient(httpx.Client):
             self.sent += 1
             self._test_sent += 1
             now = time.monotonic()
-            progress = now - self._last_progress >= PROGRESS_EVERY and now - self._test_started >= PROGRESS_EVERY
+            every = self.progress_every
+            progress = now - self._last_progress >= every and now - self._test_started >= every
             if progress:
                 self._last_progress = now
         if progress:  # long work shows it is moving: the state machines, nightly fuzzing

@@ -6,6 +6,7 @@ where the network, not the target, is the problem."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -67,6 +68,21 @@ def test_a_throttling_gateway_gives_no_failure_and_the_inconclusive_count_shows(
     assert run["inconclusive"] > 0 and f"{run['inconclusive']} test(s) INCONCLUSIVE" in result.output
     assert "throttled (429): waiting" in result.output, "a wait shows"
     assert leftovers == [], "the cleanup waits out the gateway too"
+
+
+def test_workers_show_the_progress_of_their_long_tests(tmp_path: Path) -> None:
+    """With -n N a worker's progress lines reach the terminal (pytest-xdist shows nothing a worker writes
+    during a test), each marked with the worker's id."""
+    with reference(network=NetworkModes(latency=0.02)) as server:
+        result = run_suite(
+            server, tmp_path, "conformance/test_stateful.py", "-k", "users", "--profile", "smoke",
+            "-n", "2", "--progress-every", "1",
+        )  # fmt: skip
+    assert result.returncode == 0, result.output[-3000:]
+    progress = re.findall(
+        r"^runai-conformance \[gw\d\]: conformance/test_stateful.py::\S+: (\d+) requests in", result.output, re.M
+    )
+    assert len(progress) >= 2 and int(progress[-1]) > int(progress[0]), result.output[-3000:]
 
 
 def test_a_target_that_stops_answering_ends_the_run_in_one_line_and_a_sweep_finishes(tmp_path: Path) -> None:
