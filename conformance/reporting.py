@@ -242,6 +242,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         for op in [*marked_ops, *sorted(state.api.exercised)]:
             if ("operation", op) not in item.user_properties:
                 item.user_properties.append(("operation", op))
+        item.user_properties.append(("requests", state.api.http.test_sent))  # what the test cost the target
     if report.longrepr is not None:
         if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
             path, line, reason = report.longrepr

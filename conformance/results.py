@@ -9,10 +9,11 @@ report and the gate are all made from it (conformance/render.py). Its shape:
      "operations": [operationId, ..., "token_grant"],
      "rules": {RULE: {"title", "family", "status": passed|failed|waived|skipped|not-run,
                       "failing_operations": [...], "cells": {operationId: status}, "tests": {outcome: n},
-                      "evidence": [{"test", "operations", "message"}], "skip_reasons": [...], "waivers": [...]}},
+                      "evidence": [{"test", "operations", "message"}], "skip_reasons": [...], "waivers": [...],
+                      "requests": N}},
      "run": {"complete", "incomplete_because", "exit_status", "interrupted", "tests_collected", "tests_run",
              "rules_not_run", "certify", ["certified", "not_certified_because"]},
-     "tests": [{"id", "outcome", "rules", "broken", "operations", "failed_operations", "waivers", "message",
+     "tests": [{"id", "outcome", "rules", "broken", "operations", "failed_operations", "waivers", "message", "requests",
                 "violations": [{"rules", "operation", "message"}], "unattributed": [{"kind", "message"}]}],
      "unattributed": [{"test", "kind", "message"}],
      "waivers": [{"rule", "operation", "reason", "link", "expires", "status": matched|stale|expired}],
@@ -108,6 +109,7 @@ class TestRecord:
     failed_operations: list[str] = field(default_factory=list)
     waivers: list[str] = field(default_factory=list)
     message: str = ""
+    requests: int = 0  # requests the test sent to the target (setup and call)
     violations: list[dict[str, Any]] = field(default_factory=list)  # each: rules, operation, message
     unattributed: list[dict[str, Any]] = field(default_factory=list)  # each: kind, message
 
@@ -143,6 +145,7 @@ def record_of(report: Any) -> TestRecord | None:
         failed_operations=props.get("failed_operation", []),
         waivers=props.get("waiver", []),
         message=message[:EVIDENCE_LIMIT],
+        requests=sum(int(n) for n in props.get("requests", [])),
         violations=list(getattr(report, "runai_violations", None) or []) if outcome in ("failed", "waived") else [],
         unattributed=list(getattr(report, "runai_unattributed", None) or []) if outcome == "failed" else [],
     )
@@ -181,6 +184,7 @@ def rule_table(records: list[TestRecord], ops: list[str]) -> dict[str, dict[str,
             "skip_reasons": [],
             "waivers": [],
             "blocked_by": [],  # not-run because every test proving it failed on other rules first
+            "requests": 0,  # sent by the tests proving it (a test proving several rules counts for each)
         }
         statuses: list[str] = []
         for rec in records:
@@ -194,6 +198,7 @@ def rule_table(records: list[TestRecord], ops: list[str]) -> dict[str, dict[str,
                 continue
             statuses.append(outcome)
             entry["tests"][outcome] = entry["tests"].get(outcome, 0) + 1
+            entry["requests"] += rec.requests
             if outcome in ("failed", "waived"):  # the cells of this rule's own violations, not the test's others
                 mine = [v for v in rec.violations if rule_id in v["rules"]]
                 for op in dict.fromkeys(v["operation"] or "—" for v in mine) or ["—"]:

@@ -205,6 +205,11 @@ class GuardedClient(httpx.Client):
             if isinstance(tenant_id, int) and not isinstance(tenant_id, bool):
                 self.ledger.add_tenant(tenant_id)
 
+    @property
+    def test_sent(self) -> int:
+        """Requests the current test has sent so far (its setup's included)."""
+        return self._test_sent
+
     def start_test(self, name: str = "") -> None:
         """A new test begins: its exercised operations, evidence and progress count start empty."""
         with self._lock:

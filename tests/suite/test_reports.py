@@ -68,6 +68,21 @@ def test_a_clean_run_writes_a_summary_with_every_rule(baseline: SuiteResult) -> 
     assert "spec.version = tenant-2.23+users-2.24" in env and "ten-4-tenant-get-404.yaml (TEN-4)" in env
 
 
+def test_every_test_and_rule_says_how_many_requests_it_cost(tmp_path: Path) -> None:
+    """summary.json counts each test's requests (the measure for cutting requests that prove nothing): every
+    test that ran sent some, together no more than the target saw, and a rule's count is its tests' sum."""
+    with reference() as server:
+        result = run_suite(server, tmp_path, PART, "--profile", "smoke")
+        seen = len(server.requests)
+    assert result.returncode == 0, result.output[-3000:]
+    data = summary_of(result)
+    tests = data["tests"]
+    assert tests and all(t["requests"] > 0 for t in tests), [(t["id"], t["requests"]) for t in tests]
+    assert sum(t["requests"] for t in tests) <= seen
+    for rule_id, entry in data["rules"].items():
+        assert entry["requests"] == sum(t["requests"] for t in tests if rule_id in t["rules"]), rule_id
+
+
 def test_a_planted_fault_is_a_new_failure_and_the_gate_fails(baseline: SuiteResult, tmp_path: Path) -> None:
     current = run_part(tmp_path, "current", FAULT)
     assert current.returncode == 1
