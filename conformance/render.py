@@ -307,7 +307,8 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *, allow_mismatch
 
 
 def _run_line(data: dict[str, Any]) -> str:
-    return f"{data['target']} · {data['profile']} · seed {data['seed']} · {data['finished']}"
+    suite = describe(data["suite"]) if data.get("suite") else []  # a summary written before `suite` has none
+    return " · ".join([f"{data['target']} · {data['profile']} · seed {data['seed']} · {data['finished']}", *suite])
 
 
 def regression_markdown(reg: Regression) -> str:

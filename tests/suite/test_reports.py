@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.about import describe
 from conformance.cli import chromium
 from conformance.cli import main as cli
 from conformance.render import compare
@@ -99,6 +100,8 @@ def test_a_planted_fault_is_a_new_failure_and_the_gate_fails(baseline: SuiteResu
     new = markdown.split("## New failures (1)")[1].split("## Fixed")[0]
     assert f"| {RULE} |" in new and "reset_user_password" in new
     assert "gate: FAIL" in markdown and RULE in (out / "regression.html").read_text()
+    # its header says what each run was measured against, as `runai-conformance --version` does
+    assert markdown.count(" · ".join(describe(data["suite"]))) == 2, markdown[:1500]
     # and the other way round: the fault's rule is fixed, nothing is new
     assert (
         cli(
