@@ -192,6 +192,16 @@ def test_version_says_what_the_merged_spec_and_the_contract_say() -> None:
     ]
 
 
+def test_the_container_installs_what_the_wheel_here_is_built_from() -> None:
+    """Where no container engine runs, the image's install is proven by the wheel tests above: they build from
+    exactly the files the Containerfile copies, and its entrypoint is the command they run."""
+    text = (ROOT / "Containerfile").read_text()
+    copied = [word for line in re.findall(r"^COPY (.+)$", text, re.M) for word in line.split()[:-1]]
+    assert sorted(copied) == sorted(PACKAGED), copied
+    assert re.search(r'^ENTRYPOINT \["runai-conformance", "run"\]$', text, re.M), "the one command"
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
+
+
 def test_the_container_image_runs_the_suite(tmp_path: Path) -> None:
     """The Containerfile builds an image whose entrypoint is the one command; run against the reference."""
     docker = shutil.which("docker")
