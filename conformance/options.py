@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -26,7 +29,9 @@ ENV = {
     "profile": "RUNAI_PROFILE",
     "report_dir": "RUNAI_REPORT_DIR",
     "waivers": "RUNAI_WAIVERS",
+    "concurrency": "RUNAI_CONCURRENCY",
 }
+REMOTE_CONCURRENCY = 4  # worker processes against a target you name that is not on this machine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +69,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="how long Hypothesis may shrink one failure against the target (default: the profile's, "
         "ci 20; 0: report each failure as first found, the fastest red verdict)",
+    )
+    group.addoption(
+        "--concurrency",
+        default=None,
+        metavar="N",
+        help=f"tests in N worker processes at once, for a target far away (pytest-xdist's -n N; -n wins) "
+        f"(env {ENV['concurrency']}; default {REMOTE_CONCURRENCY} for a target that is not on this machine, 1 for "
+        "one that is and for the embedded server); a rate_limit is shared by all of them",
     )
     group.addoption(
         "--progress-every",
@@ -105,6 +118,47 @@ def positive_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds > 0")
     return value
+
+
+def concurrency(config: pytest.Config) -> int:
+    """How many worker processes a run uses: --concurrency / RUNAI_CONCURRENCY, else by where the target is
+    (the URL given, or the credentials file's [target] url): one on this machine is CPU-bound, serial;
+    one elsewhere is mostly waiting for answers."""
+    given = option(config, "concurrency")
+    if given is not None:
+        try:
+            value = int(given)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise pytest.UsageError(
+                f"runai-conformance: --concurrency / RUNAI_CONCURRENCY {given!r}: give a whole number >= 1"
+            )
+        return value
+    url = option(config, "target_url") or _file_url(option(config, "credentials"))
+    return REMOTE_CONCURRENCY if url and not is_loopback(url) else 1
+
+
+def _file_url(credentials: str | None) -> str | None:
+    """The credentials file's [target] url, if it reads (a broken file is reported, in one line, later)."""
+    if not credentials:
+        return None
+    try:
+        url = tomllib.loads(Path(credentials).read_text(encoding="utf-8")).get("target", {}).get("url")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return url if isinstance(url, str) else None
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a URL names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = (urlparse(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def option(config: pytest.Config, name: str) -> Any:

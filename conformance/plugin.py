@@ -15,7 +15,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from conformance.options import (
     REPORTS,
     STATE,
     SUITE_DIR,
+    concurrency,
     is_suite_run,
     option,
     pytest_addoption,  # noqa: F401  (the options, registered through this entry-point module)
@@ -127,6 +128,20 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.option.dist == "load":  # the tests' lengths differ a lot: an idle worker takes pending ones
             config.option.dist = "worksteal"
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The run's concurrency (--concurrency, or its default by where the target is) becomes pytest-xdist's
+    workers, before pytest-xdist reads them; an explicit -n wins."""
+    if hasattr(config, "workerinput") or not is_suite_run(config) or config.option.collectonly:
+        return
+    if getattr(config.option, "numprocesses", None) is not None:
+        return
+    workers = concurrency(config)
+    if workers > 1:
+        config.option.numprocesses = workers
+        config.option.dist = "worksteal"  # the tests' lengths differ a lot: an idle worker takes pending ones
 
 
 # Deprecation warnings of the libraries under the suite, which the user can do nothing about.
@@ -254,6 +269,10 @@ def build_state(config: pytest.Config) -> RunState:
             report_dir=report_dir,
             embedded_url=embedded.url if embedded else None,
         )
+        worker = getattr(config, "workerinput", None)
+        if worker is not None and target.network.rate_limit:  # the target sees the run's requests, not a worker's:
+            share = target.network.rate_limit / int(worker["workercount"])  # the workers share the limit
+            target = replace(target, network=replace(target.network, rate_limit=share))
         api = Api.connect(target)
         preflight(api.http, api.tokens, target)
     except BaseException:
@@ -350,15 +369,16 @@ def start_run(session: pytest.Session) -> None:
             reports.stopped = f"stopped before the first test: {exc}"
         pytest.exit(f"runai-conformance: {exc}", returncode=NO_VERDICT)
     install_interrupt_handler(session, state)
+    http = state.api.http
     every = config.getoption("progress_every", None)
     if every is not None:
-        state.api.http.progress_every = every
+        http.progress_every = every
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     worker = getattr(config, "workerinput", None)
     if worker is not None:
-        state.api.http.notice = worker_notice(config, worker["workerid"])
+        http.notice = worker_notice(config, worker["workerid"])
     elif reporter:
-        workers = f"; {config.option.numprocesses} workers (-n)" if is_controller(config) else ""
+        workers = f"; {config.option.numprocesses} workers (-n, --concurrency)" if is_controller(config) else ""
         reporter.write_line(f"runai-conformance: target {state.target.describe()}{workers}")
 
         def notice(text: str) -> None:

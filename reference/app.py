@@ -1139,8 +1139,10 @@ async def _buffered(receive: Any) -> tuple[bytes, Any]:
 
 
 def _log_entry(scope: Any, status: int, note: dict[str, Any], body: bytes) -> dict[str, Any]:
-    """One access-log line: method, path, query, status, principal, then body (or grant) and created."""
+    """One access-log line: when (seconds since the epoch), method, path, query, status, principal, then body
+    (or grant) and created."""
     entry: dict[str, Any] = {
+        "at": round(time.time(), 3),
         "method": scope["method"],
         "path": scope["path"],
         "query": scope.get("query_string", b"").decode("utf-8", "replace"),

@@ -153,7 +153,7 @@ def test_the_readme_remote_staging_line_runs_over_tls_with_nothing_else_installe
     block = re.search(r"<!-- remote-staging:begin -->\n```sh\n(.+?)\n```\n<!-- remote-staging:end -->", readme, re.S)
     assert block, "README.md has no remote-staging block"
     line = block.group(1).strip()
-    assert line.startswith("runai-conformance run ") and " -n " in line, line
+    assert line.startswith("runai-conformance run ") and " --concurrency " in line, line
     ca, (cert, key) = company_ca
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -170,7 +170,7 @@ def test_the_readme_remote_staging_line_runs_over_tls_with_nothing_else_installe
         done = subprocess.run(words, cwd=empty, capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
-    assert "workers (-n)" in out, out[-3000:]
+    assert "4 workers (-n, --concurrency)" in out, out[-3000:]
     data = json.loads((empty / "reports" / "summary.json").read_text())
     assert data["run"]["complete"] and data["target"].startswith("https://"), data["run"]
 
