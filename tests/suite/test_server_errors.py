@@ -6,17 +6,22 @@ no test's."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from conformance.api import Api, ContractViolation
+from conformance.cli import main as cli
 from conformance.guard import Guard, Ledger, Refused
 from conformance.network import Network
 from conformance.redact import Redactor
 from conformance.reporting import with_server_errors
 from conformance.transport import GuardedClient, Throttled
+from reference.faults import FAULTS
+from tests.suite.runner import reference, run_suite
 
 USER = "/api/v1/users/1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
@@ -130,3 +135,54 @@ def test_one_err3_per_5xx_and_a_refusal_stays_itself() -> None:
 def test_a_failure_no_rule_names_holds_no_5xx_but_one_without_a_5xx_stays() -> None:
     undeclared = ContractViolation([], "TRACE answered 200, not 405", operation="get_users", status=200)
     assert with_server_errors(None, [undeclared]) == [undeclared] and undeclared.rules == []
+
+
+# A planted 500 in each kind of test: the part that meets it, and what its own checks said before every
+# 5xx was ERR-3's (a wrong rule, a failure no rule names, or nothing at all).
+KINDS = {
+    "err-undeclared-method-500": (
+        "conformance/test_fuzz.py::test_operation_conforms::test_operation_conforms[GET /api/v1/users/count]",
+        "fuzzing: beside ERR-3, the 500 to TRACE was a failure no rule names",
+    ),
+    "err-crash-on-username-bound": (
+        "conformance/test_listing.py::test_filter_returns_exactly_the_matching_users",
+        "a Hypothesis property: LIST-2 (expected 200, got 500)",
+    ),
+    "err-read-after-login-500": (
+        "conformance/test_stateful.py::test_users_lifecycle_machine",
+        "a state machine: USR-4 (expected 200, got 500)",
+    ),
+    "err-logout-never-logged-in-500": (
+        "conformance/test_roles_and_isolation.py::test_admin_uses_every_users_operation",
+        "a hand-written probe: passed (it only looks for 403)",
+    ),
+}
+
+
+def test_a_5xx_in_every_kind_of_test_is_err3_with_its_request_and_the_gate_counts_it(tmp_path: Path) -> None:
+    parts = [part for part, _ in KINDS.values()]
+    (tmp_path / "green").mkdir()
+    (tmp_path / "red").mkdir()
+    assert {FAULTS[f].rule for f in KINDS} == {"ERR-3"}
+    with reference() as server:
+        green = run_suite(server, tmp_path / "green", *parts, "--profile", "ci")
+    assert green.returncode == 0 and not green.failed and len(green.passed) == len(parts), green.output[-3000:]
+    with reference(*KINDS) as server:
+        red = run_suite(server, tmp_path / "red", *parts, "--profile", "ci", "--shrink-seconds", "0")
+    assert red.returncode == 1, red.output[-3000:]
+    assert len(red.failed) == len(parts) and all(rules == {"ERR-3"} for rules in red.failed.values()), red.failed
+    data = json.loads((red.report_dir / "summary.json").read_text())
+    assert data["unattributed"] == [], "no 5xx is a failure no rule names"
+    assert {r for r, e in data["rules"].items() if e["status"] == "failed"} == {"ERR-3"}
+    evidence = data["rules"]["ERR-3"]["evidence"]
+    for part in parts:
+        mine = [e["message"] for e in evidence if e["test"] == part]
+        assert mine and all("[ERR-3]" in m and "request:" in m and "response: 5" in m for m in mine), (part, mine)
+    assert {"get_users", "get_user_by_id", "logout_user", "count_users"} <= set(data["rules"]["ERR-3"]["cells"])
+    assert [line for line in red.output.splitlines() if line.startswith("FAILED")] and all(
+        line.startswith("FAILED [ERR-3] ") for line in red.output.splitlines() if line.startswith("FAILED")
+    )
+    out = tmp_path / "regression"
+    assert cli(["regress", str(green.report_dir), str(red.report_dir), "--out", str(out), "--allow-mismatch"]) == 1
+    regression = (out / "regression.md").read_text()
+    assert "| ERR-3 |" in regression.split("## New failures", 1)[1].split("##", 1)[0], regression
