@@ -7,7 +7,7 @@ Its `send` is the only place that
 3. keeps the ledger from the answers themselves (2xx from the create operations), and remembers
    every id seen in any other answer, so that the guard refuses it,
 4. teaches the redactor every secret that goes out (every `Secret` it reveals) or comes back (tokens,
-   temporary passwords), and
+   temporary passwords),
 5. keeps the evidence: which operations the current test exercised, and the last exchanges, and
 6. notes every 5xx answer a test receives (a throttled 503 with Retry-After aside): ERR-3's, whatever
    the test asked (conformance/reporting.py turns them into verdicts). The preflight's and the cleanup's
