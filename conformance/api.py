@@ -73,6 +73,7 @@ class ContractViolation(AssertionError):
             status = answer.status_code
         self.request = request  # (method, URL): the request that shows the violation
         self.status = status  # the status of its response
+        self.met_by: list[str] = []  # the rules a check named before a 5xx answer showed the violation is ERR-3's
         super().__init__(f"[{', '.join(self.rules) or 'no contract rule'}] {message}")
 
     @property

@@ -13,6 +13,7 @@ import pytest
 from hypothesis.errors import Flaky
 
 from conformance.api import ContractViolation
+from conformance.guard import Refused
 from conformance.options import NO_VERDICT, REPORTS, STATE, option
 from conformance.redact import Redactor
 from conformance.render import write_matrix
@@ -27,6 +28,7 @@ from conformance.results import (
 )
 from conformance.rules import family
 from conformance.shrinking import watching_shrinks
+from conformance.transport import ServerErrors
 from conformance.waivers import Waiver, applicable
 
 if TYPE_CHECKING:
@@ -176,16 +178,128 @@ def leaves(exc: BaseException | None) -> list[BaseException]:
     return [exc]
 
 
+# ------------------------------------------------------------------------------ every 5xx is ERR-3's
+
+SERVER_ERROR_RULE = "ERR-3"
+
+
+def as_server_error(leaf: ContractViolation) -> None:
+    """A violation shown by a 5xx answer is that 5xx: ERR-3's, whatever the test expected instead (a
+    LIST-2 "expected 200, got 500" is no finding about filtering). An ERR-1 finding stands beside it: the
+    body of a 5xx is judged on its own. In place, so that the terminal, JUnit and the reports agree."""
+    if leaf.status is None or leaf.status < 500 or "ERR-1" in leaf.rules or leaf.rules == [SERVER_ERROR_RULE]:
+        return
+    met = f" (met by the check of {', '.join(leaf.rules)})" if leaf.rules else ""
+    text = leaf.message.split("] ", 1)[1] if leaf.message.startswith("[") and "] " in leaf.message else leaf.message
+    leaf.met_by, leaf.rules = leaf.rules or ["no contract rule"], [SERVER_ERROR_RULE]
+    leaf.args = (f"[{SERVER_ERROR_RULE}] a {leaf.status} answer: no input ever gets a 5xx{met}: {text}", *leaf.args[1:])
+
+
+def answered_operation(leaf: ContractViolation) -> str | None:
+    """The operation of the request a violation shows (the key the client notes 5xx answers under)."""
+    return operation_of(*leaf.request) if leaf.request else leaf.operation
+
+
+def server_error_violation(state: RunState, operation: str | None, seen: ServerErrors) -> ContractViolation:
+    """ERR-3 for the 5xx answers of one operation in a test, with the last of them as evidence."""
+    answer = seen.last
+    what = operation or f"{answer.request.method} {state.redact(answer.request.url.path)}"
+    times = f" ({seen.count} of its answers in this test were 5xx; the last one)" if seen.count > 1 else ""
+    return ContractViolation(
+        SERVER_ERROR_RULE,
+        state.redact(f"{what} answered {answer.status_code}: no input ever gets a 5xx{times}\n")
+        + state.api.evidence(answer),
+        answer=answer,
+        operation=operation,
+    )
+
+
+def with_server_errors(state: RunState | None, found: list[BaseException]) -> list[BaseException]:
+    """A test's failures with every 5xx answer it received named as ERR-3, each with its own request,
+    beside whatever else the test found. A violation a 5xx showed becomes ERR-3's (`as_server_error`);
+    a 5xx no failure names (the test passed, or failed on something else) is added; a crash of the test
+    after a 5xx (reading an answer that never came) is that 5xx's consequence, told in its evidence,
+    not a failure of its own. A refusal of the guard stays what it is."""
+    for leaf in found:
+        if isinstance(leaf, ContractViolation):
+            as_server_error(leaf)
+    found = one_per_request(found)
+    if state is None:
+        return found
+    named = {
+        answered_operation(leaf)
+        for leaf in found
+        if isinstance(leaf, ContractViolation) and SERVER_ERROR_RULE in leaf.rules
+    }
+    received = state.api.http.received_5xx()
+    found = [*found, *(server_error_violation(state, op, seen) for op, seen in received if op not in named)]
+    shown = [
+        leaf
+        for leaf in found
+        if isinstance(leaf, ContractViolation) and SERVER_ERROR_RULE in leaf.rules and (leaf.status or 0) >= 500
+    ]
+    if not received and not shown:
+        return found
+    crashes = [leaf for leaf in found if not isinstance(leaf, (ContractViolation, Refused))]
+    if crashes and shown:
+        last = shown[-1]
+        told = "\n".join(f"the test then stopped: {type(c).__name__}: {str(c)[:500]}" for c in crashes)
+        last.args = (f"{last.message}\n{state.redact(told)}", *last.args[1:])
+        found = [leaf for leaf in found if leaf not in crashes]
+    return found
+
+
+def one_per_request(found: list[BaseException]) -> list[BaseException]:
+    """One ERR-3 per 5xx answer: a violation that became ERR-3's is dropped where another ERR-3 violation
+    shows the same request (Schemathesis' server_error beside its status check of one call)."""
+    shown = {
+        leaf.request
+        for leaf in found
+        if isinstance(leaf, ContractViolation) and leaf.rules == [SERVER_ERROR_RULE] and not leaf.met_by
+    }
+    kept: list[BaseException] = []
+    for leaf in found:
+        if isinstance(leaf, ContractViolation) and leaf.met_by and leaf.request is not None:
+            if leaf.request in shown:
+                continue
+            shown.add(leaf.request)
+        kept.append(leaf)
+    return kept
+
+
+def server_error_verdict(state: RunState) -> BaseException:
+    """The failure of a test that passed, or was skipped, after receiving 5xx answers: ERR-3 for each."""
+    found = with_server_errors(state, [])
+    verdict = found[0] if len(found) == 1 else ExceptionGroup(f"{len(found)} operations answered 5xx", found)
+    verdict.runai_5xx_verdict = True  # type: ignore[attr-defined]  # its report shows the evidence, not this module
+    return verdict
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    """A fixture's violation shown by a 5xx is ERR-3's in the terminal too, not only in the reports."""
+    try:
+        return (yield)
+    except (AssertionError, BaseExceptionGroup, Flaky) as exc:
+        with_server_errors(None, leaves(exc))
+        raise
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Label Allure results with rule, family and operation; redact failures before anyone reads them."""
+    """Label Allure results with rule, family and operation; redact failures before anyone reads them. A
+    test that received a 5xx fails naming ERR-3, even when its own checks passed or it was skipped."""
     state = item.config.stash.get(STATE, None)
     _allure_labels(item)
     try:
         with watching_shrinks() as cut_short:
-            return (yield)
+            outcome = yield
+    except pytest.skip.Exception as exc:  # inconclusive (throttled) or skipped: a 5xx before it still stands
+        if state is not None and state.api.http.received_5xx():
+            raise server_error_verdict(state) from exc
+        raise
     except (AssertionError, BaseExceptionGroup, Flaky) as exc:
-        found = leaves(exc)
+        found = with_server_errors(None, leaves(exc))  # the 5xx no failure names are added when it is classified
         for leaf in found:
             if isinstance(leaf, AssertionError) and leaf.args:
                 text = str(leaf.args[0])
@@ -193,12 +307,21 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
                     text += NOT_SHRUNK.format(profile=option(item.config, "profile") or "ci")
                 leaf.args = (state.redact(text) if state is not None else text, *leaf.args[1:])
         broken = [r for v in found if isinstance(v, ContractViolation) for r in v.rules]
+        if state is not None and state.api.http.received_5xx():
+            broken.append(SERVER_ERROR_RULE)
         if broken:
             _allure_labels(item, list(dict.fromkeys(broken)))
         for leaf in found:
             if isinstance(leaf, AssertionError):
                 _allure_evidence(str(leaf))
         raise
+    if state is not None and state.api.http.received_5xx():
+        verdict = server_error_verdict(state)
+        _allure_labels(item, [SERVER_ERROR_RULE])
+        for leaf in leaves(verdict):
+            _allure_evidence(str(leaf))
+        raise verdict
+    return outcome
 
 
 def _allure_evidence(message: str) -> None:
@@ -243,6 +366,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             if ("operation", op) not in item.user_properties:
                 item.user_properties.append(("operation", op))
         item.user_properties.append(("requests", state.api.http.test_sent))  # what the test cost the target
+    if call.excinfo is not None and getattr(call.excinfo.value, "runai_5xx_verdict", False):
+        report.longrepr = "\n\n".join(str(leaf) for leaf in leaves(call.excinfo.value))
     if report.longrepr is not None:
         if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
             path, line, reason = report.longrepr
@@ -289,7 +414,7 @@ def classify(
     marked = [str(m.args[0]) for m in item.iter_markers("operation")]
     violations: list[dict[str, Any]] = []
     unattributed: list[dict[str, Any]] = []
-    found = leaves(exc)
+    found = with_server_errors(state, leaves(exc))
     for leaf in found:  # the message, then Hypothesis' notes: the failing steps that reproduce it
         notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
         exchange = ""

@@ -7,8 +7,11 @@ Its `send` is the only place that
 3. keeps the ledger from the answers themselves (2xx from the create operations), and remembers
    every id seen in any other answer, so that the guard refuses it,
 4. teaches the redactor every secret that goes out (every `Secret` it reveals) or comes back (tokens,
-   temporary passwords), and
-5. keeps the evidence: which operations the current test exercised, and the last exchanges.
+   temporary passwords),
+5. keeps the evidence: which operations the current test exercised, and the last exchanges, and
+6. notes every 5xx answer a test receives (a throttled 503 with Retry-After aside): ERR-3's, whatever
+   the test asked (conformance/reporting.py turns them into verdicts). The preflight's and the cleanup's
+   own requests are no test's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -52,6 +56,21 @@ CREATES = {("api", "v1", "users"): "user", ("api", "v1", "tenants"): "tenant"}
 EVIDENCE_KEPT = 20
 
 
+@dataclass
+class ServerErrors:
+    """The 5xx answers of one operation in the current test: how many, and the last one (in a property
+    test or a state machine, the one the shrunk example sent: Hypothesis replays it last)."""
+
+    last: httpx.Response
+    count: int = 1
+
+
+def is_server_error(response: httpx.Response) -> bool:
+    """A 5xx answer, which ERR-3 forbids for any input; a throttled 503 (with Retry-After) is no answer
+    but a request to come back later (waited out, or the test is inconclusive)."""
+    return response.status_code >= 500 and throttled_for(response) is None
+
+
 class GuardedClient(httpx.Client):
     """An httpx client whose every request is guarded, ledgered, redacted and kept as evidence."""
 
@@ -81,6 +100,7 @@ class GuardedClient(httpx.Client):
         self._last_progress = time.monotonic()
         self.exercised: set[str] = set()  # operations the current test sent requests to (for the reports)
         self.exchanges: collections.deque[httpx.Response] = collections.deque(maxlen=EVIDENCE_KEPT)
+        self.server_errors: dict[str | None, ServerErrors] = {}  # operation -> the current test's 5xx answers
         self.sent = 0
         self.pending_interrupt = False  # set by the run's signal handler; the next request raises it
         self._lock = threading.Lock()
@@ -173,6 +193,12 @@ class GuardedClient(httpx.Client):
             if op is not None and op != TOKEN_OPERATION:
                 self.exercised.add(op)
             self.exchanges.append(response)
+            if self._test and not self.cleaning_up and is_server_error(response):
+                seen = self.server_errors.get(op)
+                if seen is None:
+                    self.server_errors[op] = ServerErrors(response)
+                else:
+                    seen.last, seen.count = response, seen.count + 1
         try:
             data = json.loads(response.content) if response.content else None
         except (ValueError, UnicodeDecodeError):
@@ -210,11 +236,17 @@ class GuardedClient(httpx.Client):
         """Requests the current test has sent so far (its setup's included)."""
         return self._test_sent
 
+    def received_5xx(self) -> list[tuple[str | None, ServerErrors]]:
+        """The current test's 5xx answers so far, by operation (None: a request no operation of the spec names)."""
+        with self._lock:
+            return list(self.server_errors.items())
+
     def start_test(self, name: str = "") -> None:
         """A new test begins: its exercised operations, evidence and progress count start empty."""
         with self._lock:
             self.exercised.clear()
             self.exchanges.clear()
+            self.server_errors.clear()
             self._test, self._test_sent = name, 0
             self._test_started = self._last_progress = time.monotonic()
 
@@ -291,4 +323,13 @@ def install(schema: Any) -> SchemathesisTransport:
     return transport
 
 
-__all__ = ["GuardedClient", "Refused", "SchemathesisTransport", "TargetGone", "Throttled", "install"]
+__all__ = [
+    "GuardedClient",
+    "Refused",
+    "SchemathesisTransport",
+    "ServerErrors",
+    "TargetGone",
+    "Throttled",
+    "install",
+    "is_server_error",
+]

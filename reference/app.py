@@ -246,6 +246,8 @@ class ReferenceApp:
 
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, HTTPException)
+            if exc.status_code == 405 and self.faults.on("err-undeclared-method-500"):
+                return error(500, "internal error: no handler for this method")
             response = error(exc.status_code, exc.detail)
             for key, value in (exc.headers or {}).items():
                 response.headers[key] = value
@@ -748,6 +750,13 @@ class ReferenceApp:
             actual = "1970-01-01T00:00:00Z"  # never logged in, read as the epoch
         if actual is None:
             return False
+        if (
+            field == "username"
+            and op in ("<=", ">=")
+            and actual == value
+            and self.faults.on("err-crash-on-username-bound")
+        ):
+            raise ApiError(500, "internal error: range scan past its own bound")
         if isinstance(value, datetime):
             actual = parse_instant(actual)
             if self.faults.on("list-date-bounds-exclusive") and op in ("<=", ">="):
@@ -897,6 +906,8 @@ class ReferenceApp:
         row = self._user_or_404(principal, path["userId"])
         if row is None:
             return self.not_found("user")
+        if row["last_login"] is not None and self.faults.on("err-read-after-login-500"):
+            raise ApiError(500, "internal error: time data does not match format '%Y-%m-%d %H:%M:%S'")
         return JSONResponse(self._as_seen_by(principal, [self.user_json(row, detail=True)])[0])
 
     async def delete_user_by_id(
@@ -936,6 +947,10 @@ class ReferenceApp:
         assert principal.tenant_id is not None
         self._check_id(path["userId"])
         tenant_id = self._acting_tenant(principal, path["userId"], "iso-logout-cross-tenant")
+        if self.faults.on("err-logout-never-logged-in-500"):
+            row = self.store.user(path["userId"], tenant_id)
+            if row is not None and row["last_login"] is None:
+                raise ApiError(500, "internal error: no session to revoke")
         if not self._log_out(path["userId"], tenant_id):
             user_id = path["userId"]
             if self.faults.on("usr-logout-deleted-200") and self._deleted_user(user_id, principal.tenant_id):

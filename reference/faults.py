@@ -85,6 +85,26 @@ FAULTS: dict[str, Fault] = {
             "a filterBy date with more than 6 fractional-second digits gets a 500",
         ),
         Fault("err-token-missing-secret-500", "ERR-3", "a client_credentials grant without clientSecret gets a 500"),
+        Fault(
+            "err-undeclared-method-500",
+            "ERR-3",
+            "a method no operation of a path declares (PUT, PATCH, …) gets a 500, not 405: the router's fallback raises",
+        ),
+        Fault(
+            "err-crash-on-username-bound",
+            "ERR-3",
+            "a username <= or >= term whose value is exactly a user's username gets a 500",
+        ),
+        Fault(
+            "err-read-after-login-500",
+            "ERR-3",
+            "GET of a user who has logged in gets a 500: the detail view cannot parse the stored lastLogin",
+        ),
+        Fault(
+            "err-logout-never-logged-in-500",
+            "ERR-3",
+            "logging out a user who never logged in gets a 500: there is no session to revoke",
+        ),
         # USR
         Fault("usr-username-lowercased", "USR-1", "the username is the lowercased email"),
         Fault("usr-email-without-tld", "USR-2", "an email without a top-level domain is accepted"),

@@ -59,7 +59,8 @@ class NetworkModes:
     added latency per answer, a gateway that throttles, a target that stops answering."""
 
     latency: float = 0.0  # seconds added before every answer
-    throttle_every: int = 0  # every Nth request (token grants aside) gets 429 with Retry-After
+    throttle_every: int = 0  # every Nth request (token grants aside) gets `throttle_status` with Retry-After
+    throttle_status: int = 429  # or 503: a gateway's "come back later", which is no answer (no ERR-3)
     retry_after: str = "0"
     stop_after: int | None = None  # after this many requests, no request gets an answer any more
     seen: int = 0
@@ -81,9 +82,9 @@ class NetworkModes:
                 and not scope["path"].rstrip("/").endswith("/api/v1/token")
             ):
                 self.throttled += 1
-                body = b'{"code":429,"message":"rate limit exceeded"}'
+                body = b'{"code":%d,"message":"rate limit exceeded"}' % self.throttle_status
                 headers = [(b"content-type", b"application/json"), (b"retry-after", self.retry_after.encode())]
-                await send({"type": "http.response.start", "status": 429, "headers": headers})
+                await send({"type": "http.response.start", "status": self.throttle_status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return None
             return await app(scope, receive, send)

@@ -37,10 +37,15 @@ class Api:
     """A client of one running reference server, with a token per role."""
 
     def __init__(self, url: str, credentials: dict[str, dict[str, str]], signing_key: bytes) -> None:
-        self.http = httpx.Client(base_url=url, timeout=20)
+        self.http = httpx.Client(base_url=url, timeout=20, event_hooks={"response": [self._note_5xx]})
+        self.server_errors: list[str] = []  # every 5xx answer since the last clear: ERR-3's, whoever met it
         self.credentials = credentials
         self.signing_key = signing_key
         self._tokens: dict[str, str] = {}
+
+    def _note_5xx(self, response: httpx.Response) -> None:
+        if response.status_code >= 500:
+            self.server_errors.append(f"{response.request.method} {response.request.url.path} {response.status_code}")
 
     def token(self, role: str) -> str:
         if role not in self._tokens:
@@ -371,6 +376,17 @@ def err_no_input_gets_5xx(api: Api) -> None:
                 for path in ("/api/v1/users", "/api/v1/users/count"):
                     answer = api.call("admin", "GET", path, params={"filterBy": f"{field}{op}{value}"})
                     assert answer.status_code < 500, f"{path} filterBy {field}{op}{value} got {answer.status_code}"
+    for method, path in (("PUT", "/api/v1/users/count"), ("PATCH", "/api/v1/users"), ("TRACE", "/api/v1/tenants")):
+        assert api.call("admin", method, path).status_code < 500, f"{method} {path} (no such operation) got a 5xx"
+    user = api.create_user()  # a user's own states: named in a term, logged out before any login, logged in
+    for op in ("<=", ">="):
+        answer = api.call("admin", "GET", "/api/v1/users", params={"filterBy": f"username{op}{user['username']}"})
+        assert answer.status_code < 500, f"filterBy username{op}<a user's username> got {answer.status_code}"
+    answer = api.call("admin", "POST", f"/api/v1/users/{user['id']}/logout")
+    assert answer.status_code < 500, f"logout of a user who never logged in got {answer.status_code}"
+    assert api.grant(grantType="password", username=user["username"], password=user["tempPassword"]).status_code < 500
+    answer = api.call("admin", "GET", f"/api/v1/users/{user['id']}")
+    assert answer.status_code < 500, f"GET of a user who has logged in got {answer.status_code}"
     for raw in (b"{", b"[" * 5000, b"\xff\xfe", b'{"email": "\xff@x.co"}'):
         answer = api.call("admin", "POST", "/api/v1/users", content=raw, headers={"content-type": "application/json"})
         assert answer.status_code < 500, f"{raw[:20]!r} got {answer.status_code}"

@@ -34,7 +34,9 @@ class Options:
         (None, 1),  # the embedded reference server
     ],
 )
-def test_the_default_follows_where_the_target_is(url: str | None, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_follows_where_the_target_is(
+    url: str | None, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("RUNAI_TARGET_URL", raising=False)
     monkeypatch.delenv("RUNAI_CREDENTIALS", raising=False)
     monkeypatch.delenv("RUNAI_CONCURRENCY", raising=False)

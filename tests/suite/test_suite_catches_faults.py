@@ -174,6 +174,15 @@ CAUGHT_BY |= {
     "iso-count-cross-tenant": "conformance/test_roles_and_isolation.py::test_other_tenants_admin_cannot_see_the_user_in_lists",
 }
 
+# fault -> the test that meets its 5xx: one of each kind (issue 26; tests/suite/test_server_errors.py plants
+# them together): fuzzing, a Hypothesis property, a state machine, a hand-written probe that only looks for 403
+CAUGHT_BY |= {
+    "err-undeclared-method-500": fuzzing("GET /api/v1/users/count"),
+    "err-crash-on-username-bound": LISTING + "::test_filter_returns_exactly_the_matching_users",
+    "err-read-after-login-500": "conformance/test_stateful.py::test_users_lifecycle_machine",
+    "err-logout-never-logged-in-500": ROLES + "::test_admin_uses_every_users_operation",
+}
+
 
 # Faults whose target acknowledges deletes it does not do: no client can clean up after them.
 DELETES_NOTHING = {"ten-hard-delete-is-soft", "usr-delete-keeps-user"}
