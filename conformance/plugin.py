@@ -136,8 +136,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     workers, before pytest-xdist reads them; an explicit -n wins."""
     if hasattr(config, "workerinput") or not is_suite_run(config) or config.option.collectonly:
         return
-    if getattr(config.option, "numprocesses", None) is not None:
-        return
+    if getattr(config.option, "numprocesses", None) is not None or not config.pluginmanager.hasplugin("xdist"):
+        return  # -n given, or pytest-xdist switched off (-p no:xdist): serial
     workers = concurrency(config)
     if workers > 1:
         config.option.numprocesses = workers
