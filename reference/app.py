@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 import re
 import secrets
@@ -808,10 +809,16 @@ class ReferenceApp:
             if key == "lastLogin" and self.faults.on("list-sort-nulls-middle"):
                 users = sorted(users, key=lambda u: (u["lastLogin"] or u["createdAt"], u["id"]), reverse=descending)
             else:
+                shuffled = self.faults.on("list-ties-shuffled-per-page")  # a tie-break that differs page by page
+
+                def tie(u: dict[str, Any]) -> str:
+                    return _page_hash(u["id"], params.get("offset", 0)) if shuffled else u["id"]
+
                 present = sorted(
-                    (u for u in users if u[key] is not None), key=lambda u: (u[key], u["id"]), reverse=descending
+                    (u for u in users if u[key] is not None), key=lambda u: (u[key], tie(u)), reverse=descending
                 )
-                users = present + [u for u in users if u[key] is None]
+                nulls = [u for u in users if u[key] is None]
+                users = present + (sorted(nulls, key=tie) if shuffled else nulls)
         elif descending:
             users.reverse()
         offset, limit = params.get("offset", 0), params.get("limit", 500)
@@ -1216,6 +1223,11 @@ def _without_null_metric_store(body: bytes) -> bytes:
         del data["metricStore"]
         return json.dumps(data).encode()
     return body
+
+
+def _page_hash(user_id: str, offset: int) -> str:
+    """A tie-break that depends on the page asked for (list-ties-shuffled-per-page)."""
+    return hashlib.sha256(f"{offset}:{user_id}".encode()).hexdigest()
 
 
 def _local_time_as_utc(stamp: str) -> str:

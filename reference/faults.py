@@ -228,6 +228,11 @@ FAULTS: dict[str, Fault] = {
         Fault("list-limit-501-accepted", "LIST-6", "limit=501 is accepted (off by one)"),
         Fault("list-default-limit-100", "LIST-6", "without limit the list holds at most 100 users"),
         Fault("list-offset-past-end-last-page", "LIST-6", "an offset past the end answers the last page, not []"),
+        Fault(
+            "list-ties-shuffled-per-page",
+            "LIST-6",
+            "users whose sort key ties are ordered by a hash of the page's offset: each page breaks ties its own way",
+        ),
         Fault("list-count-ignores-date-terms", "LIST-7", "count ignores the date terms of filterBy"),
         # TEN
         Fault("ten-empty-contract-type-kept", "TEN-1", "an empty contractType is stored as given, not as normal"),

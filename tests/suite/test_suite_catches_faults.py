@@ -183,6 +183,8 @@ CAUGHT_BY |= {
     "err-me-password-400-touches-user": "conformance/test_inputs.py::test_schema_breaking_requests_get_400_and_change_nothing",
     "usr-reset-updated-in-future": "conformance/test_users_lifecycle.py::test_every_read_of_a_user_agrees",
     "usr-logout-updated-without-zone": "conformance/test_users_lifecycle.py::test_logout_revokes_earlier_tokens_only",
+    # ties on purpose: a paging bug that only a sort key many users share shows
+    "list-ties-shuffled-per-page": "conformance/test_listing.py::test_pages_are_disjoint_under_ties",
 }
 
 
