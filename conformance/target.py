@@ -36,7 +36,7 @@ class Profile:
     stateful_examples: int
     stateful_steps: int
     shrink_seconds: float  # how long Hypothesis may shrink one failure against the target
-    look_every: int = 1  # of the fuzzed requests that must change nothing, every n-th is followed by a look
+    look_every: int = 1  # of the fuzzed requests that must change nothing, every n-th gets a look before and after
 
 
 PROFILES = {
@@ -47,7 +47,7 @@ PROFILES = {
         stateful_examples=5,
         stateful_steps=10,
         shrink_seconds=10,
-        look_every=4,
+        look_every=8,
     ),
     "ci": Profile(
         "ci",
@@ -56,7 +56,7 @@ PROFILES = {
         stateful_examples=30,
         stateful_steps=20,
         shrink_seconds=20,
-        look_every=3,
+        look_every=6,
     ),
     "nightly": Profile(
         "nightly",
