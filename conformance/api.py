@@ -624,7 +624,7 @@ class Api:
         if moved:
             raise ContractViolation(
                 rule_id,
-                f"{what} answered {cause.status_code} and must change nothing, yet {'; '.join(moved)}\n"
+                f"{what} answered {cause.status_code} and must change nothing, yet {self.redact('; '.join(moved))}\n"
                 f"{self.evidence(cause)}\nthe look afterwards:\n{self.evidence(after.answer)}",
                 answer=cause,
             )
