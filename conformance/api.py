@@ -11,7 +11,8 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -35,6 +36,7 @@ __all__ = [
     "Ledger",
     "Refused",
     "Secret",
+    "Snapshot",
     "Tokens",
     "access_token",
     "instant",
@@ -124,6 +126,94 @@ def same_value(key: str, first: Any, now: Any) -> bool:
     return False
 
 
+def zoned_instant(text: Any) -> datetime | None:
+    """An RFC 3339 date-time (with a zone: `Z` or an offset) as an aware datetime; None for anything else,
+    a date-time without a zone included (its instant is unknown)."""
+    if not isinstance(text, str) or "T" not in text.upper():
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def timestamp_problems(
+    user: dict[str, Any],
+    *,
+    created_at: Any = None,
+    login: tuple[float, float] | None = None,
+    last_login_known: bool = True,
+    now: datetime | None = None,
+) -> list[tuple[str, str]]:
+    """Every USR-4/USR-11 clause about a user's timestamps, judged on one representation of it, as
+    (rule, what is wrong): createdAt and updatedAt are date-times with a zone, not in the future (the shared
+    CLOCK_SKEW allowed), createdAt <= updatedAt, createdAt is still `created_at` (as first read); lastLogin
+    is null while `login` is None (no successful login yet), else a date-time within CLOCK_SKEW of the
+    latest successful login, which happened between the two wall-clock times of `login` (not judged when
+    `last_login_known` is false: a grant of it is in flight)."""
+    now = now or datetime.now(UTC)
+    skew = timedelta(seconds=CLOCK_SKEW)
+    problems: list[tuple[str, str]] = []
+    stamps = {key: zoned_instant(user.get(key)) for key in ("createdAt", "updatedAt")}
+    for key, value in stamps.items():
+        if value is None:
+            problems.append(("USR-4", f"{key} {user.get(key)!r} is not a date-time with a zone"))
+        elif value > now + skew:
+            problems.append(("USR-4", f"{key} {user.get(key)} is in the future (now {now:%H:%M:%S} UTC)"))
+    created, updated = stamps["createdAt"], stamps["updatedAt"]
+    if created is not None and updated is not None and created > updated:
+        problems.append(("USR-4", f"createdAt {user.get('createdAt')} is after updatedAt {user.get('updatedAt')}"))
+    if created_at is not None and created is not None and zoned_instant(created_at) != created:
+        problems.append(("USR-4", f"createdAt moved from {created_at} to {user.get('createdAt')}"))
+    last = user.get("lastLogin")
+    if not last_login_known:
+        return problems
+    if login is None:
+        if last is not None:
+            problems.append(("USR-4", f"lastLogin is {last!r} before any successful login"))
+        return problems
+    at = zoned_instant(last)
+    started, ended = (datetime.fromtimestamp(t, UTC) for t in login)
+    if at is None:
+        problems.append(("USR-11", f"lastLogin is {last!r} after a successful login, not a date-time with a zone"))
+    elif not started - skew <= at <= ended + skew:
+        problems.append(
+            ("USR-11", f"lastLogin is {last}, but the latest successful login was at {started:%H:%M:%S.%f} UTC")
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One look at the run's users in a scope: every field of each (id -> its representation), and the
+    answer that showed them."""
+
+    scope: str
+    users: dict[str, dict[str, Any]]
+    answer: httpx.Response
+    judged: BaseException | None = None  # what the client's judgement of this read found, held back
+
+    def verdict(self) -> None:
+        """Raise what the client's judgement of the read found (after the caller said what it saw first)."""
+        if self.judged is not None:
+            raise self.judged
+
+    def moved(self, later: Snapshot) -> list[str]:
+        """What differs in a later look: every field that changed (timestamps included, compared as
+        written), every user that came or went."""
+        found = [f"user {uid} is gone" for uid in self.users if uid not in later.users]
+        found += [f"user {uid} appeared" for uid in later.users if uid not in self.users]
+        for uid, before in self.users.items():
+            after = later.users.get(uid)
+            if after is None:
+                continue
+            for key in sorted(before.keys() | after.keys()):
+                if before.get(key, "<absent>") != after.get(key, "<absent>"):
+                    found.append(f"user {uid} {key}: {before.get(key, '<absent>')!r} -> {after.get(key, '<absent>')!r}")
+        return found
+
+
 def jwt_claims(token: Secret | str) -> dict[str, Any]:
     """The unverified payload of a JWT, or {} when the token is not one."""
     if isinstance(token, Secret):
@@ -136,6 +226,15 @@ def jwt_claims(token: Secret | str) -> dict[str, Any]:
         return {}
 
 
+@dataclass
+class Logins:
+    """What the run knows of one username's password grants: the wall-clock times around the latest
+    successful one (None: no login yet), and how many are in flight (while one is, lastLogin may be either)."""
+
+    latest: tuple[float, float] | None = None
+    in_flight: int = 0
+
+
 class Tokens:
     """Bearer tokens per role from POST /api/v1/token (or fixed tokens), renewed before `exp`; every
     token is held as a Secret and registered with the guard (token -> role), which refuses `/me/…` with
@@ -146,6 +245,10 @@ class Tokens:
         self.roles = roles
         self._cache: dict[str, tuple[Secret, float, float]] = {}
         self._lock = threading.Lock()
+        self.logins: dict[str, Logins] = {}  # username -> its password grants by this run (USR-4, USR-11)
+        self.users_of_tokens: dict[str, str] = {}  # a user token this run was granted -> the username
+        self.after_login: Callable[[str], None] | None = None  # told the username of every successful grant
+        self._logins_lock = threading.Lock()
 
     def grant(self, body: dict[str, Any]) -> httpx.Response:
         """POST /api/v1/token as given (values may be Secrets; the transport reveals them)."""
@@ -202,8 +305,35 @@ class Tokens:
         return {"Authorization": bearer(self.token(role))}
 
     def user_token(self, username: str, password: Secret | str) -> httpx.Response:
-        """A password grant for a user (the transport registers the password for redaction)."""
-        return self.grant({"grantType": "password", "username": username, "password": password})
+        """A password grant for a user (the transport registers the password for redaction); a successful
+        one is remembered as that user's latest login, and the user is read afterwards (`after_login`)."""
+        with self._logins_lock:
+            state = self.logins.setdefault(str(username), Logins())
+            state.in_flight += 1
+        started, answer = time.time(), None
+        try:
+            answer = self.grant({"grantType": "password", "username": username, "password": password})
+        finally:
+            with self._logins_lock:
+                state.in_flight -= 1
+                if answer is not None and answer.status_code == 200:
+                    state.latest = (started, time.time())
+        token = access_token(answer) if answer.status_code == 200 else None
+        if token is not None:
+            self.users_of_tokens[token.reveal()] = str(username)
+            if self.after_login is not None:
+                self.after_login(str(username))
+        return answer
+
+    def forget_logins(self, username: str) -> None:
+        """A user was created under this username: none of the run's earlier grants was its login."""
+        with self._logins_lock:
+            self.logins.pop(username, None)
+
+    def logins_of(self, username: str) -> Logins:
+        with self._logins_lock:
+            state = self.logins.get(username, Logins())
+            return Logins(state.latest, state.in_flight)
 
 
 def access_token(answer: httpx.Response) -> Secret | None:
@@ -228,6 +358,12 @@ class Api:
         # user id -> (its fixed fields as first read, the request that read them): USR-4 across representations
         self._fixed: dict[str, tuple[dict[str, Any], str]] = {}
         self._issued: dict[str, str] = {}  # every user id a create answer handed out -> that user's username
+        self._ids_of: dict[str, str] = {}  # username -> the id the latest create answer for it handed out
+        # Every write of the run to one of its users (a create, a reset, a logout, a password change, a
+        # login) is followed by a read of that user, which the client judges (timestamps, fixed fields).
+        # The state machines turn it off: they read every user of theirs after every step anyway.
+        self.read_after_writes = True
+        tokens.after_login = self._read_after_login
 
     @classmethod
     def connect(cls, target: Target, tag: str | None = None) -> Api:
@@ -280,7 +416,35 @@ class Api:
         answer = self.http.request(method, path, headers=headers, **kw)
         self.judge_representation(answer)
         self.judge_new_id(answer)
+        self.read_after_write(answer, token)
         return answer
+
+    def read_after_write(self, answer: httpx.Response, token: Secret | str | None = None) -> None:
+        """USR-4/USR-11 after every write: a successful create, password reset, logout or password change
+        of one of the run's users is followed by a GET of that user, whose timestamps the client judges."""
+        request = answer.request
+        if not self.read_after_writes or request.method != "POST" or not answer.is_success or self.http.cleaning_up:
+            return
+        segments = [s for s in request.url.path.split("/") if s]
+        user_id: str | None = None
+        if segments[-1:] == ["users"] and answer.status_code == 201:
+            try:
+                body = answer.json()
+            except ValueError:
+                return
+            user_id = str(body.get("id")) if isinstance(body, dict) and body.get("id") else None
+        elif segments[-1:] in (["password"], ["logout"]) and segments[-3:-2] == ["users"]:
+            user_id = segments[-2]
+        elif segments[-2:] == ["me", "password"] and token is not None:
+            raw = token.reveal() if isinstance(token, Secret) else token
+            user_id = self._ids_of.get(self.tokens.users_of_tokens.get(raw, ""))
+        if user_id is not None and self.ledger.owns_user(user_id):
+            self.call(self.ledger.users.get(user_id, "admin"), "GET", f"/api/v1/users/{user_id}")
+
+    def _read_after_login(self, username: str) -> None:
+        user_id = self._ids_of.get(username)
+        if self.read_after_writes and user_id is not None and self.ledger.owns_user(user_id):
+            self.call(self.ledger.users.get(user_id, "admin"), "GET", f"/api/v1/users/{user_id}")
 
     def judge_new_id(self, answer: httpx.Response) -> None:
         """USR-1 "`id` is new": no create answer of this run hands out an id an earlier one did, not even
@@ -297,6 +461,8 @@ class Api:
         key = normal_id(body["id"])
         earlier = self._issued.get(key)
         self._issued[key] = str(body.get("username"))
+        self._ids_of[str(body.get("username"))] = str(body["id"])
+        self.tokens.forget_logins(str(body.get("username")))
         if earlier is not None:
             raise ContractViolation(
                 "USR-1",
@@ -340,9 +506,13 @@ class Api:
     def judge_fixed_fields(self, answer: httpx.Response, body: Any) -> None:
         """USR-4 in every representation: a user this run created shows the same username, createdBy,
         createdAt (as an instant) and isLocal in every read — GET by id and every list item, for every
-        role — as in the first read of it. Users of other clients are never compared."""
+        role — as in the first read of it; and every timestamp clause holds in every read (USR-4: date-times
+        with a zone, not in the future, createdAt <= updatedAt; lastLogin null until the run's first
+        successful grant for it, USR-11: then the time of the latest). Users of other clients are never
+        compared."""
         items = body if isinstance(body, list) else [body]
         problems = []
+        stamps: list[tuple[str, str]] = []  # (rule, what): USR-4/USR-11 timestamp clauses, on every read
         for item in items:
             if not isinstance(item, dict) or not self.ledger.owns_user(str(item.get("id"))):
                 continue
@@ -356,12 +526,33 @@ class Api:
                 problems.append(
                     f"user {item['id']}: {', '.join(f'{k} {fixed[k]!r} (was {first[k]!r})' for k in changed)}; first read in {where}"
                 )
+            logins = self.tokens.logins_of(str(item.get("username")))
+            stamps += [
+                (rule_id, f"user {item['id']}: {text}")
+                for rule_id, text in timestamp_problems(
+                    item, login=logins.latest, last_login_known=logins.in_flight == 0
+                )
+            ]
+        found = []
         if problems:
-            raise ContractViolation(
-                "USR-4",
-                f"a user's fixed fields differ between two reads: {'; '.join(problems)}\n{self.evidence(answer)}",
-                answer=answer,
+            found.append(
+                ContractViolation(
+                    "USR-4",
+                    f"a user's fixed fields differ between two reads: {'; '.join(problems)}\n{self.evidence(answer)}",
+                    answer=answer,
+                )
             )
+        for rule_id in dict.fromkeys(r for r, _ in stamps):
+            if rule_id == "USR-4" and problems:
+                continue  # one violation per rule
+            found.append(
+                ContractViolation(
+                    rule_id,
+                    f"a user's timestamps: {'; '.join(t for r, t in stamps if r == rule_id)}\n{self.evidence(answer)}",
+                    answer=answer,
+                )
+            )
+        raise_found(found, "broken rules in one read")
 
     def evidence(self, answer: httpx.Response) -> str:
         """The request, the response and a reproducing curl line, with secrets masked."""
@@ -386,6 +577,58 @@ class Api:
                 answer=answer,
             )
         return answer
+
+    def look(self, scope: str, *, defer: bool = False) -> Snapshot:
+        """The run's users whose username contains `scope` (a tag of this run, or one of its users'
+        usernames), every field of each, as the admin's list shows them: one read. Only names that carry
+        the run tag are looked at, so other clients' writes on a shared target never count. The client
+        judges the read as every read; with `defer` what it finds is held in the snapshot (`verdict`), so
+        that a caller who sees a field move names the rule of the request that moved it first."""
+        if not scope.startswith(self.ledger.run_tag):
+            raise ValueError(f"a look is scoped to this run's tag {self.ledger.run_tag}, not {scope!r}")
+        params = {"filterBy": f"username=@{scope}", "limit": MAX_LIMIT}
+        answer = self.http.request("GET", "/api/v1/users", params=params, headers=self.tokens.headers("admin"))
+        judged: BaseException | None = None
+        try:
+            self.judge_representation(answer)
+        except (ContractViolation, ExceptionGroup) as exc:
+            if not defer:
+                raise
+            judged = exc
+        try:
+            listed = answer.json() if answer.status_code == 200 else []
+        except ValueError:
+            listed = []
+        items = listed if isinstance(listed, list) else []
+        users = {
+            str(u["id"]): u
+            for u in items
+            if isinstance(u, dict) and "id" in u and str(u.get("username", "")).startswith(self.ledger.run_tag)
+        }
+        return Snapshot(scope, users, answer, judged)
+
+    def unmoved(self, before: Snapshot, rule_id: str, cause: httpx.Response, what: str) -> Snapshot:
+        """A request that must change nothing (a rejected one, a read) changed nothing: a second look at
+        `before`'s scope shows every field of every user as before, or `rule_id` (the rule of the request)
+        fails, naming what moved, with the request and the look. Returns the second look."""
+        after = self.look(before.scope, defer=True)
+        self.nothing_moved(before, after, rule_id, cause, what)
+        after.verdict()
+        return after
+
+    def nothing_moved(self, before: Snapshot, after: Snapshot, rule_id: str, cause: httpx.Response, what: str) -> None:
+        """Fail `rule_id` (the rule of `cause`, a request that must change nothing) when anything differs
+        between two looks at the same scope, naming every field that moved."""
+        if before.answer.status_code != 200 or after.answer.status_code != 200:
+            return  # no look to compare: the listing rules judge a list that does not answer
+        moved = before.moved(after)
+        if moved:
+            raise ContractViolation(
+                rule_id,
+                f"{what} answered {cause.status_code} and must change nothing, yet {self.redact('; '.join(moved))}\n"
+                f"{self.evidence(cause)}\nthe look afterwards:\n{self.evidence(after.answer)}",
+                answer=cause,
+            )
 
     def users_named(self, email: str) -> tuple[list[dict[str, Any]], httpx.Response]:
         """The admin tenant's users whose username is exactly `email`, and the answer that listed them."""

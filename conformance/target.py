@@ -36,14 +36,27 @@ class Profile:
     stateful_examples: int
     stateful_steps: int
     shrink_seconds: float  # how long Hypothesis may shrink one failure against the target
+    look_every: int = 1  # of the fuzzed requests that must change nothing, every n-th gets a look before and after
 
 
 PROFILES = {
     "smoke": Profile(
-        "smoke", fuzz_examples=10, property_examples=5, stateful_examples=5, stateful_steps=10, shrink_seconds=10
+        "smoke",
+        fuzz_examples=10,
+        property_examples=5,
+        stateful_examples=5,
+        stateful_steps=10,
+        shrink_seconds=10,
+        look_every=8,
     ),
     "ci": Profile(
-        "ci", fuzz_examples=40, property_examples=15, stateful_examples=30, stateful_steps=20, shrink_seconds=20
+        "ci",
+        fuzz_examples=40,
+        property_examples=15,
+        stateful_examples=30,
+        stateful_steps=20,
+        shrink_seconds=20,
+        look_every=6,
     ),
     "nightly": Profile(
         "nightly",
@@ -52,6 +65,7 @@ PROFILES = {
         stateful_examples=200,
         stateful_steps=50,
         shrink_seconds=300,
+        look_every=1,
     ),
 }
 

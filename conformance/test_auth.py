@@ -252,9 +252,11 @@ def test_bad_credentials_get_401(api: Api) -> None:
             )
 
 
-@rule("AUTH-3")
+@rule("AUTH-3", "USR-11")
 def test_password_grant_for_a_created_user(api: Api) -> None:
-    """With a `+` in the email, as many real addresses have (a form-decoding server reads it as a space)."""
+    """With a `+` in the email, as many real addresses have (a form-decoding server reads it as a space).
+    A wrong password gets 401 and is no login: a look before and after shows every field of the user as it
+    was, lastLogin included (USR-11)."""
     user = api.create_user("grant+plus")
     answer = api.tokens.user_token(user["username"], user["tempPassword"])
     if answer.status_code != 200 or not jwt_claims(str(answer.json().get("accessToken", ""))).get("exp"):
@@ -263,6 +265,7 @@ def test_password_grant_for_a_created_user(api: Api) -> None:
             f"the password grant with a new user's temporary password: expected 200 and a JWT\n{api.evidence(answer)}",
             answer=answer,
         )
+    seen = api.look(user["username"])
     wrong = api.tokens.user_token(user["username"], "wrong-" + secrets.token_hex(6))
     if wrong.status_code != 401:
         raise ContractViolation(
@@ -270,6 +273,7 @@ def test_password_grant_for_a_created_user(api: Api) -> None:
             f"the password grant with a wrong password: expected 401, got {wrong.status_code}\n{api.evidence(wrong)}",
             answer=wrong,
         )
+    api.unmoved(seen, "USR-11", wrong, "the password grant with a wrong password")
 
 
 def wrong_grants(api: Api) -> list[tuple[str, dict[str, Any]]]:

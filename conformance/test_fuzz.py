@@ -1,6 +1,7 @@
 """Every operation of specs/runai.json, fuzzed by Schemathesis: positive and negative cases, its
 built-in checks and the contract checks of conformance/checks.py (ERR-1, USR-1, USR-5, TEN-1, TEN-3);
-after a rejected create, a look that it created nothing (ERR-2, USR-3)."""
+after a rejected create, a look that it created nothing (ERR-2, USR-3); around a sample of the requests
+that must change nothing (reads, 4xx answers), a look that no field of the pool's users moved."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from schemathesis.core.failures import FailureGroup
 
 from conformance import checks  # noqa: F401  (registers the contract checks with Schemathesis)
 from conformance.api import WRITE_METHODS, Api, ContractViolation, Secret, access_token
-from conformance.fuzz import is_negative, load_schema, make_safe, rules_of, send_through
+from conformance.fuzz import OPERATION_RULES, is_negative, load_schema, make_safe, rules_of, send_through
+from conformance.guard import SAFE_METHODS
 from conformance.redact import curl
 from conformance.secret import bearer
 
@@ -29,6 +31,7 @@ class FuzzPool:
     doomed_user_ids: list[str]
     tenant_ids: list[int]
     me_token: Secret | None
+    scope: str = ""  # what every pool user's username starts with: the look around a request reads them all
     picks: dict[str, itertools.count] = field(default_factory=dict)
 
     def pick(self, operation_id: str) -> int:
@@ -52,7 +55,9 @@ def fuzz_pool(api: Api) -> FuzzPool:
             created = api.create_tenant()
             if created.status_code == 201:
                 tenant_ids.append(created.json()["tenant"]["id"])
-    return FuzzPool([u["id"] for u in users], [u["id"] for u in doomed], tenant_ids, me_token)
+    return FuzzPool(
+        [u["id"] for u in users], [u["id"] for u in doomed], tenant_ids, me_token, api.ledger.tagged("fuzz")
+    )
 
 
 def auth_headers(api: Api, pool: FuzzPool, op: str, path: str) -> dict[str, Secret]:
@@ -151,12 +156,65 @@ def test_operation_conforms(case: Any, api: Api, fuzz_pool: FuzzPool, request: p
         # The coverage phase's undeclared-method probe of a whole collection (DELETE /api/v1/users):
         # never sent on a shared target; this case is dropped, the operation's other cases run.
         reject()
+    sampled = (
+        bool(fuzz_pool.scope)
+        and must_change_nothing(case, api.ledger.run_tag)
+        and fuzz_pool.pick(f"look {op}") % api.target.profile.look_every == 0
+    )
+    seen = api.look(fuzz_pool.scope) if sampled else None
     response = case.call(base_url=api.target.url, headers=headers)  # the run's timeouts ([target] timeout)
     try:
         case.validate_response(response, headers=headers)
     except FailureGroup as group:
         raise violation(api, case, response, group, headers, request.config.option.hypothesis_seed) from None
     rejected_create_created_nothing(api, case, response, headers, request.config.option.hypothesis_seed)
+    if seen is not None:
+        changed_nothing(api, case, response, seen, headers, request.config.option.hypothesis_seed)
+
+
+def must_change_nothing(case: Any, run_tag: str) -> bool:
+    """Whether a case of the Users API is one a correct target answers without changing anything: a read, a
+    request that breaks the schema, a /me/password (fuzzed passwords are never the current one), a request
+    naming a user that never existed. Only these are worth a look before they are sent."""
+    if case.path.startswith("/api/v1/tenants"):
+        return False
+    op = str(case.operation.definition.raw.get("operationId"))
+    return (
+        case.method.upper() in SAFE_METHODS
+        or is_negative(case)
+        or op == "change_user_password"
+        or str((case.path_parameters or {}).get("userId", "")).startswith(f"{run_tag}-missing-")  # never existed
+    )
+
+
+def changed_nothing(api: Api, case: Any, response: Any, seen: Any, headers: dict[str, Secret], seed: int) -> None:
+    """A fuzzed request that must change nothing (a read, any 4xx) changed no field of any user of the pool,
+    updatedAt and lastLogin included. The rule is the request's: ERR-2 for one that breaks the schema,
+    else the operation's (USR-10 for a wrong current password, USR-7 for an id that never existed, …)."""
+    op = str(case.operation.definition.raw.get("operationId"))
+    status = response.status_code
+    if case.method.upper() in SAFE_METHODS and status < 400:
+        rule = OPERATION_RULES.get(op, "ERR-2")
+    elif 400 <= status < 500 and status != 429:
+        by_status = {404: "USR-7", 409: "USR-3"}  # an id that never existed; a duplicate email
+        rule = "ERR-2" if is_negative(case) else by_status.get(status, OPERATION_RULES.get(op, "ERR-2"))
+    else:
+        return  # a write that succeeded, or a 5xx (ERR-3 judged it)
+    after = api.look(seen.scope, defer=True)
+    moved = seen.moved(after) if after.answer.status_code == 200 and seen.answer.status_code == 200 else []
+    if moved:
+        raise ContractViolation(
+            rule,
+            api.redact(
+                f"{case.operation.label}: answered {status} and must change nothing, yet {'; '.join(moved)}\n"
+                + "\n".join(exchange_of(api, response, headers, seed))
+                + f"\nthe look afterwards:\n{api.evidence(after.answer)}"
+            ),
+            operation=op,
+            request=(str(response.request.method), str(response.request.url)),
+            status=status,
+        )
+    after.verdict()
 
 
 def rejected_create_created_nothing(api: Api, case: Any, response: Any, headers: dict[str, Secret], seed: int) -> None:

@@ -160,7 +160,8 @@ def tenant_is_absent(api: Api, name: str) -> None:
 def test_schema_breaking_requests_get_400_and_change_nothing(api: Api) -> None:
     """Each way ERR-2 lists (a missing required field, a wrong type, a value outside an enum, a pattern
     or a bound) on each operation that takes a body or a bounded path parameter gets 400, and what the
-    request named was not created. Each failure is reported on its own."""
+    request named was not created, and no field of the run's user moved (a look before and after each).
+    Each failure is reported on its own."""
     email = f"{api.ledger.tagged('rejected-' + secrets.token_hex(3))}@example.com"
     name = api.ledger.tagged(f"rejected-{secrets.token_hex(3)}")
     cases: list[tuple[str, Callable[[], Any], Callable[[], None] | None]] = [
@@ -208,8 +209,14 @@ def test_schema_breaking_requests_get_400_and_change_nothing(api: Api) -> None:
             )
         )
     found: list[ContractViolation] = []
+    seen = api.look(me["username"])
     for what, send, unchanged in cases:
         answer = send()
+        try:
+            seen = api.unmoved(seen, "ERR-2", answer, what)
+        except ContractViolation as exc:
+            found.append(exc)
+            seen = api.look(me["username"])
         if answer.status_code != 400:
             found.append(
                 ContractViolation(

@@ -457,6 +457,42 @@ def test_pages_are_disjoint_and_make_up_the_list(api: Api, population: Populatio
     paged()
 
 
+# Sort fields on which the population ties on purpose: one creator for all, lastLogin null for most (type,
+# all alike too, is left to LIST-5); a server that breaks ties differently page by page repeats and loses users.
+TIED_SORTS = ["createdBy", "lastLogin"]
+
+
+@rule("LIST-6")
+def test_pages_are_disjoint_under_ties(api: Api, population: Population) -> None:
+    """LIST-6 where it is easy to get wrong: a fixed sort whose key many users share (ties), either order, every
+    page size. With no writes in between the pages at offsets 0, k, 2k, … are disjoint and together are the
+    list, whatever order the ties are in."""
+    creators = {u.get("createdBy") for u in population.users}
+    idle = [u for u in population.users if u.get("lastLogin") is None]
+    if len(creators) != 1 or len(idle) < 2:
+        raise AssertionError(f"the population does not tie: creators {creators}, {len(idle)} never logged in")
+
+    @property_settings(api)
+    @given(sort=st.sampled_from(TIED_SORTS), order=st.sampled_from(["asc", "desc"]), data=st.data())
+    def paged(sort: str, order: str, data: st.DataObject) -> None:
+        params = {"filterBy": population.scope, "sortBy": sort, "sortOrder": order}
+        whole = population.ids(listed(api, "LIST-6", **params, limit=MAX_LIMIT))
+        size = data.draw(pagination.page_sizes(len(whole)), label="size")
+        pages: list[str] = []
+        for offset in range(0, len(whole) + size, size):
+            pages += [u["id"] for u in listed(api, "LIST-6", **params, limit=size, offset=offset)]
+        repeated = {i for i in pages if pages.count(i) > 1}
+        if repeated or set(pages) != whole:
+            raise ContractViolation(
+                "LIST-6",
+                f"sortBy={sort} sortOrder={order} (a key the users share), pages of {size}: "
+                f"repeated {population.describe(repeated)}; missing {population.describe(whole - set(pages))}",
+                operation="get_users",
+            )
+
+    paged()
+
+
 @rule("LIST-6")
 def test_out_of_bounds_paging_gets_400(api: Api) -> None:
     @property_settings(api)

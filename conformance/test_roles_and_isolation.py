@@ -34,18 +34,23 @@ def still_intact(api: Api, victim: dict[str, Any], rule_id: str) -> None:
 
 @rule("AUTH-2")
 def test_viewer_reads_but_never_writes(api: Api, victim: dict[str, Any]) -> None:
+    """The viewer reads, and gets 403 on every write; neither changes any field of the user (updatedAt
+    included): each request is followed by a look at the user."""
     api.tokens.token("viewer")  # skips without the role
+    seen = api.look(victim["username"])
     for path in ("/api/v1/users", "/api/v1/users/count", f"/api/v1/users/{victim['id']}"):
-        api.expect(api.call("viewer", "GET", path), "AUTH-2", 200, f"the viewer reading {path}")
+        answer = api.expect(api.call("viewer", "GET", path), "AUTH-2", 200, f"the viewer reading {path}")
+        seen = api.unmoved(seen, "AUTH-2", answer, f"the viewer reading {path}")
     email = f"{api.ledger.tagged('viewer-write')}@example.com"
     attempts = [
-        api.call("viewer", "POST", "/api/v1/users", json={"email": email}),
-        api.call("viewer", "DELETE", f"/api/v1/users/{victim['id']}"),
-        api.call("viewer", "POST", f"/api/v1/users/{victim['id']}/password"),
-        api.call("viewer", "POST", f"/api/v1/users/{victim['id']}/logout"),
+        ("POST", "/api/v1/users", {"json": {"email": email}}),
+        ("DELETE", f"/api/v1/users/{victim['id']}", {}),
+        ("POST", f"/api/v1/users/{victim['id']}/password", {}),
+        ("POST", f"/api/v1/users/{victim['id']}/logout", {}),
     ]
-    for answer in attempts:
-        api.expect(answer, "AUTH-2", 403, "the viewer writing")
+    for method, path, body in attempts:
+        answer = api.expect(api.call("viewer", method, path, **body), "AUTH-2", 403, "the viewer writing")
+        seen = api.unmoved(seen, "AUTH-2", answer, f"the viewer's {method} {path}")
     still_intact(api, victim, "AUTH-2")
 
 
@@ -102,8 +107,12 @@ def test_operator_has_the_tenants_api(api: Api, params: dict[str, str]) -> None:
     ("method", "suffix"), [("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")]
 )
 def test_other_tenants_admin_gets_404_by_id(api: Api, victim: dict[str, Any], method: str, suffix: str) -> None:
+    """404, and no field of the user moves (a look before and after: updatedAt and lastLogin included)."""
+    api.tokens.token("peer")  # skips without the role, before anything is sent
+    seen = api.look(victim["username"])
     answer = api.call("peer", method, f"/api/v1/users/{victim['id']}{suffix}")
     api.expect(answer, "ISO-1", 404, f"another tenant's admin: {method} …{suffix} of this tenant's user")
+    api.unmoved(seen, "ISO-1", answer, f"another tenant's admin's {method} …{suffix} of this tenant's user")
     still_intact(api, victim, "ISO-1")
 
 

@@ -6,6 +6,12 @@ Why not Schemathesis' own state machine: on this spec it infers links such as
 deletes whatever a list shows, other people's users and tenants included. These machines only
 ever touch what they created, and scope every list and count to their own tag.
 
+Nothing else moves: after every step the users machine looks at every field of every user of its own
+(one list scoped to its tag, the read the invariant makes anyway). After a step whose request must change
+nothing (a read, a 4xx, a failed grant) the look must equal the one before it, timestamps included, or the
+rule of that request fails; after every step, writes included, the client judges every timestamp clause of
+USR-4/USR-11 in that look (conformance/api.py).
+
 A failure prints the shrunk sequence of steps as a script (`v1 = state.create_user(...)`, …) and
 the answer that broke the rule.
 """
@@ -24,10 +30,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from conformance.api import CLOCK_SKEW, USER_FIXED, Api, ContractViolation, Secret, access_token, instant, jwt_claims
+from conformance.api import (
+    CLOCK_SKEW,
+    Api,
+    ContractViolation,
+    Secret,
+    Snapshot,
+    access_token,
+    instant,
+    jwt_claims,
+)
 from conformance.rules import rule as contract_rule
 from conformance.secret import secret
-from strategies import emails, pagination
+from strategies import emails
 from strategies import tenants as tenant_names
 
 MACHINES = itertools.count()
@@ -66,6 +81,7 @@ class ModelUser:
     live_tokens: list[Secret] = field(default_factory=list)
     dead_tokens: list[Secret] = field(default_factory=list)
     logged_out_at: float = float("-inf")
+    wrong_grants: int = 0
 
 
 def expires_soon(token: Secret) -> bool:
@@ -83,6 +99,8 @@ class UsersMachine(RuleBasedStateMachine):
         self.tag = self.api.ledger.tagged(f"sm{next(MACHINES)}-")
         self.model: dict[str, ModelUser] = {}
         self.strays: list[str] = []  # users a wrong target created from invalid emails
+        self.seen: Snapshot | None = None  # the look after the last step: every field of every user of the machine
+        self.must_not_move: tuple[str, Any, str] | None = None  # (rule, answer, what) of a step that changes nothing
 
     def teardown(self) -> None:
         for user_id in self.strays:
@@ -95,6 +113,11 @@ class UsersMachine(RuleBasedStateMachine):
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         return self.api.call("admin", method, path, **kw)
+
+    def changes_nothing(self, rule_id: str, answer: Any, what: str) -> None:
+        """This step's request must change nothing: the look after the step must show every field of every
+        user of the machine as the look before it did (judged by the invariant), or `rule_id` fails."""
+        self.must_not_move = (rule_id, answer, what)
 
     def token_state(self, token: Secret) -> int:
         """400 for a live user token (a too-short new password), 401 for a dead one."""
@@ -112,6 +135,7 @@ class UsersMachine(RuleBasedStateMachine):
         answer = self.call("POST", "/api/v1/users", json={"email": email})
         if existing is not None:
             self.duplicate_created_nothing(answer, existing)
+            self.changes_nothing("USR-3", answer, "creating a user whose email exists")
             return existing.id  # nothing new: the bundle gets the existing user again
         body = self.api.expect(answer, "USR-1", 201, "creating a user").json()  # the Api judges the id new
         if body.get("username") != email or not body.get("id") or not body.get("tempPassword"):
@@ -131,6 +155,7 @@ class UsersMachine(RuleBasedStateMachine):
         if answer.status_code == 201:  # untagged: delete it before the next example meets it
             self.strays.append(str(answer.json().get("id")))
         self.api.expect(answer, "USR-2", 400, f"creating a user with the invalid email {email!r}")
+        self.changes_nothing("USR-2", answer, f"creating a user with the invalid email {email!r}")
 
     @rule(target=users, user=users)
     def create_again(self, user: str) -> str:
@@ -140,6 +165,7 @@ class UsersMachine(RuleBasedStateMachine):
         live = next((u for u in self.live() if u.username == model.username), None)
         if live is not None:
             self.duplicate_created_nothing(answer, live)
+            self.changes_nothing("USR-3", answer, "creating a user whose email exists")
             return live.id
         body = self.api.expect(answer, "USR-1", 201, "creating a user whose namesake was deleted").json()
         password = Secret(body["tempPassword"])
@@ -162,15 +188,16 @@ class UsersMachine(RuleBasedStateMachine):
 
     @rule(user=users)
     def read_user(self, user: str) -> None:
-        self.check_user(user)
+        answer = self.check_user(user)
+        self.changes_nothing("USR-6" if self.model[user].deleted else "USR-4", answer, "reading a user")
 
-    def check_user(self, user: str) -> None:
-        """GET the user and compare it with the model (USR-4, USR-6, USR-11)."""
+    def check_user(self, user: str) -> Any:
+        """GET the user and compare it with the model (USR-4, USR-6, USR-11); the answer."""
         model = self.model[user]
         answer = self.call("GET", f"/api/v1/users/{user}")
         if model.deleted:
             self.api.expect(answer, "USR-6", 404, "reading a deleted user")
-            return
+            return answer
         body = self.api.expect(answer, "USR-4", 200, "reading a user").json()
         leaked = [key for key in body if SECRET_KEY.search(key)]
         if leaked:
@@ -201,22 +228,21 @@ class UsersMachine(RuleBasedStateMachine):
         if problems:
             raise ContractViolation("USR-4", "; ".join(problems) + f"\n{self.api.evidence(answer)}", answer=answer)
         model.created_at, model.created_by = body.get("createdAt"), body.get("createdBy")
+        return answer
 
-    def read(self, user: str) -> dict[str, Any]:
-        return dict(self.api.expect(self.call("GET", f"/api/v1/users/{user}"), "USR-4", 200, "reading a user").json())
-
-    def changed_nothing(self, user: str, before: dict[str, Any], what: str) -> None:
-        """A rejected request changes nothing (USR-10): the user reads as before it, and its password
-        still logs in (the token joins the user's live ones)."""
+    def changed_nothing(self, user: str, answer: Any, what: str) -> None:
+        """A rejected request changes nothing (USR-10): a look right after it shows every field of every
+        user of the machine as the look before it, and the user's password still logs in (the token joins
+        the user's live ones)."""
         model = self.model[user]
-        after = self.read(user)
-        changed = [key for key in ("updatedAt", "lastLogin", *USER_FIXED) if before.get(key) != after.get(key)]
+        if self.seen is not None:
+            self.seen = self.api.unmoved(self.seen, "USR-10", answer, what)
         time.sleep(max(0.0, model.logged_out_at + 1.05 - time.monotonic()))  # as log_in: iat has 1 s resolution
         grant = self.api.tokens.user_token(model.username, model.password)
-        if changed or grant.status_code != 200:
+        if grant.status_code != 200:
             raise ContractViolation(
                 "USR-10",
-                f"{what} was rejected but changed {changed or 'the password'}: {[before, after]}\n{self.api.evidence(grant)}",
+                f"{what} was rejected but changed the password\n{self.api.evidence(grant)}",
                 answer=grant,
             )
         token = access_token(grant)
@@ -230,6 +256,7 @@ class UsersMachine(RuleBasedStateMachine):
         answer = self.call("POST", f"/api/v1/users/{user}/password")
         if model.deleted:
             self.api.expect(answer, "USR-6", 404, "resetting a deleted user's password")
+            self.changes_nothing("USR-6", answer, "resetting a deleted user's password")
             return
         password = secret(self.api.expect(answer, "USR-8", 200, "resetting a password").json().get("tempPassword"))
         if not password or password in model.seen_passwords:
@@ -239,13 +266,22 @@ class UsersMachine(RuleBasedStateMachine):
 
     @rule(user=users)
     def log_in(self, user: str) -> None:
+        """The password grant. The first two times for each user it is tried with a wrong password first
+        (twice at most, so that no lockout policy of a real target is met): 401 (AUTH-3), and no login, so
+        a look right after it shows every field of every user as before, lastLogin included (USR-11)."""
         model = self.model[user]
+        if not model.deleted and model.wrong_grants < 2 and self.seen is not None:
+            model.wrong_grants += 1
+            wrong = self.api.tokens.user_token(model.username, Secret(model.password.reveal() + "-wrong"))
+            self.api.expect(wrong, "AUTH-3", 401, "the password grant with a wrong password")
+            self.seen = self.api.unmoved(self.seen, "USR-11", wrong, "the password grant with a wrong password")
         # A token issued in the same second as a logout may carry the logout's timestamp (iat has
         # one-second resolution on many servers): wait that second out rather than cry wolf.
         time.sleep(max(0.0, model.logged_out_at + 1.05 - time.monotonic()))
         answer = self.api.tokens.user_token(model.username, model.password)
         if model.deleted:
             self.api.expect(answer, "USR-6", 401, "the password grant for a deleted user")
+            self.changes_nothing("USR-6", answer, "the password grant for a deleted user")
             return
         token = access_token(self.api.expect(answer, "AUTH-3", 200, "the password grant with the current password"))
         if token is None:
@@ -269,6 +305,7 @@ class UsersMachine(RuleBasedStateMachine):
         answer = self.call("POST", f"/api/v1/users/{user}/logout")
         if model.deleted:
             self.api.expect(answer, "USR-6", 404, "logging out a deleted user")
+            self.changes_nothing("USR-6", answer, "logging out a deleted user")
             return
         self.api.expect(answer, "USR-9", 200, "logging a user out")
         model.dead_tokens += model.live_tokens
@@ -294,7 +331,6 @@ class UsersMachine(RuleBasedStateMachine):
         if model.deleted or not model.live_tokens:
             return
         current = model.password if right else Secret(model.password.reveal() + "-wrong")
-        before = {} if right else self.read(user)
         answer = self.api.call(
             None,
             "POST",
@@ -304,7 +340,7 @@ class UsersMachine(RuleBasedStateMachine):
         )
         if not right:
             self.api.expect(answer, "USR-10", (400, 403), "a wrong current password")
-            self.changed_nothing(user, before, "a /me/password with a wrong current password")
+            self.changed_nothing(user, answer, "a /me/password with a wrong current password")
             return
         self.api.expect(answer, "USR-10", 200, "the right current password")
         model.password = Secret(new)
@@ -316,6 +352,7 @@ class UsersMachine(RuleBasedStateMachine):
         answer = self.call("DELETE", f"/api/v1/users/{user}")
         if model.deleted:
             self.api.expect(answer, "USR-6", 404, "deleting a deleted user")
+            self.changes_nothing("USR-6", answer, "deleting a deleted user")
             return
         self.api.expect(answer, "USR-6", 204, "deleting a user")
         model.deleted = True
@@ -326,19 +363,20 @@ class UsersMachine(RuleBasedStateMachine):
     def touch_unknown_id(self, action: tuple[str, str]) -> None:
         answer = self.call(action[0], f"/api/v1/users/{self.api.ledger.nonexistent_user_id()}{action[1]}")
         self.api.expect(answer, "USR-7", 404, f"{action[0]} …{action[1]} of an id that never existed")
+        self.changes_nothing("USR-7", answer, f"{action[0]} …{action[1]} of an id that never existed")
 
     # -- invariants
 
     @invariant()
     def list_and_count_match_the_model(self) -> None:
         if not self.model:
+            self.must_not_move = None  # nothing of the machine's to have moved
             return
-        params = {"filterBy": f"username=@{self.tag}", "limit": pagination.MAX_LIMIT}
-        listing, counting = self.api.concurrently(
-            lambda: self.call("GET", "/api/v1/users", params=params),
-            lambda: self.call("GET", "/api/v1/users/count", params={"filterBy": params["filterBy"]}),
+        look, counting = self.api.concurrently(
+            lambda: self.api.look(self.tag, defer=True),
+            lambda: self.call("GET", "/api/v1/users/count", params={"filterBy": f"username=@{self.tag}"}),
         )
-        listed = {u["id"] for u in self.api.expect(listing, "LIST-1", 200, "listing").json()}
+        listed = {u["id"] for u in self.api.expect(look.answer, "LIST-1", 200, "listing").json()}
         expected = {u.id for u in self.live()}
         if listed != expected:
             rule_id = "USR-6" if listed - expected else "LIST-1"
@@ -354,6 +392,17 @@ class UsersMachine(RuleBasedStateMachine):
                 f"the count is {count}, the model holds {len(expected)} users",
                 operation="count_users",
             )
+        self.nothing_else_moved(look)
+
+    def nothing_else_moved(self, look: Snapshot) -> None:
+        """After a step whose request must change nothing (a read, a rejected request, a failed grant),
+        every field of every user of the machine is as the look before the step showed it: a moved
+        updatedAt or lastLogin fails the rule of that request."""
+        before, self.seen = self.seen, look
+        step, self.must_not_move = self.must_not_move, None
+        if step is not None and before is not None:
+            self.api.nothing_moved(before, look, *step)
+        look.verdict()  # the client's judgement of the look (every timestamp clause), after the step's rule
 
     @invariant()
     def revoked_tokens_stay_dead(self) -> None:
@@ -377,8 +426,14 @@ class UsersMachine(RuleBasedStateMachine):
     "USR-1", "USR-2", "USR-3", "USR-4", "USR-5", "USR-6", "USR-7", "USR-8", "USR-9", "USR-10", "USR-11", "AUTH-4"
 )
 def test_users_lifecycle_machine(api: Api) -> None:
+    """After every step the invariant looks at every user of the machine (the client judges every timestamp
+    clause in that read): the client's own read after each write would only repeat it."""
     machine = type("UsersLifecycle", (UsersMachine,), {"api": api})
-    run_state_machine_as_test(machine, settings=machine_settings(api))
+    api.read_after_writes = False
+    try:
+        run_state_machine_as_test(machine, settings=machine_settings(api))
+    finally:
+        api.read_after_writes = True
 
 
 # ------------------------------------------------------------------------------ tenants

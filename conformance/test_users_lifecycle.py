@@ -282,21 +282,16 @@ def test_logout_revokes_earlier_tokens_only(api: Api) -> None:
 def test_password_change_needs_the_current_password(api: Api) -> None:
     user = api.create_user()
     token = login(api, user, user["tempPassword"], "USR-10")
+    seen = api.look(user["username"])  # each rejected change is followed by a look: nothing moved
     wrong = {"currentPassword": "not-the-password-1", "newPassword": "never-set-password-1"}
-    api.expect(
-        api.call(None, "POST", "/api/v1/me/password", token=token, json=wrong),
-        "USR-10",
-        (400, 403),
-        "a wrong current password",
-    )
+    answer = api.call(None, "POST", "/api/v1/me/password", token=token, json=wrong)
+    api.expect(answer, "USR-10", (400, 403), "a wrong current password")
+    seen = api.unmoved(seen, "USR-10", answer, "a wrong current password")
     for new in ("seven77", "x" * 256):
         body = {"currentPassword": user["tempPassword"], "newPassword": new}
-        api.expect(
-            api.call(None, "POST", "/api/v1/me/password", token=token, json=body),
-            "USR-10",
-            400,
-            f"a {len(new)}-character new password",
-        )
+        answer = api.call(None, "POST", "/api/v1/me/password", token=token, json=body)
+        api.expect(answer, "USR-10", 400, f"a {len(new)}-character new password")
+        seen = api.unmoved(seen, "USR-10", answer, f"a {len(new)}-character new password")
     login(api, user, user["tempPassword"], "USR-10")  # nothing changed so far
     # At the bounds: exactly 8, then exactly 255 characters are accepted; each time the new one works
     # and the one before it no longer does.

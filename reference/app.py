@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 import re
 import secrets
@@ -288,10 +289,27 @@ class ReferenceApp:
                 principal = self.authenticate(request)
                 if note is not None:
                     note["principal"] = principal.identity
-                self.authorize(principal, operation, request.query_params.get("deleted"))
+                try:
+                    self.authorize(principal, operation, request.query_params.get("deleted"))
+                except ApiError:
+                    user_id = request.path_params.get("userId")
+                    if (
+                        user_id
+                        and principal.role == "viewer"
+                        and self.faults.on("auth-viewer-403-touches-user")
+                        and self.store.user(user_id, principal.tenant_id) is not None
+                    ):
+                        self.store.stamp_user(user_id, "updated_at", now_iso())  # an audit write, first
+                    raise
                 try:
                     params, body = await self.validate(request, operation)
                 except ApiError:
+                    if (
+                        operation.operation_id == "change_user_password"
+                        and principal.user_id is not None
+                        and self.faults.on("err-me-password-400-touches-user")
+                    ):
+                        self.store.stamp_user(principal.user_id, "updated_at", now_iso())
                     if operation.operation_id == "create_user" and self.faults.on("err-rejected-create-still-inserts"):
                         await self._insert_before_validating(principal, request)
                     if operation.operation_id == "create_tenant" and self.faults.on(
@@ -491,6 +509,9 @@ class ReferenceApp:
                 user = self._login_with_replaced_password(username, password)
             self.note_grant(request, grant, username, user is not None)
             if user is None:
+                if self.faults.on("usr-failed-grant-sets-last-login"):  # the attempt is recorded before the check
+                    for row in self.store.read("SELECT id FROM users WHERE username = ?", (username,)):
+                        self.store.record_login(row["id"])
                 return self.token_error(401, "bad username or password", "invalid_grant")
             first_only = self.faults.on("usr-last-login-first-only") and user["last_login"] is not None
             if not self.faults.on("usr-login-keeps-last-login") and not first_only:
@@ -797,10 +818,16 @@ class ReferenceApp:
             if key == "lastLogin" and self.faults.on("list-sort-nulls-middle"):
                 users = sorted(users, key=lambda u: (u["lastLogin"] or u["createdAt"], u["id"]), reverse=descending)
             else:
+                shuffled = self.faults.on("list-ties-shuffled-per-page")  # a tie-break that differs page by page
+
+                def tie(u: dict[str, Any]) -> str:
+                    return _page_hash(u["id"], params.get("offset", 0)) if shuffled else u["id"]
+
                 present = sorted(
-                    (u for u in users if u[key] is not None), key=lambda u: (u[key], u["id"]), reverse=descending
+                    (u for u in users if u[key] is not None), key=lambda u: (u[key], tie(u)), reverse=descending
                 )
-                users = present + [u for u in users if u[key] is None]
+                nulls = [u for u in users if u[key] is None]
+                users = present + (sorted(nulls, key=tie) if shuffled else nulls)
         elif descending:
             users.reverse()
         offset, limit = params.get("offset", 0), params.get("limit", 500)
@@ -951,6 +978,7 @@ class ReferenceApp:
             row = self.store.user(path["userId"], tenant_id)
             if row is not None and row["last_login"] is None:
                 raise ApiError(500, "internal error: no session to revoke")
+        self._touch_if_another_tenants(principal, path["userId"])
         if not self._log_out(path["userId"], tenant_id):
             user_id = path["userId"]
             if self.faults.on("usr-logout-deleted-200") and self._deleted_user(user_id, principal.tenant_id):
@@ -958,7 +986,16 @@ class ReferenceApp:
             if self.faults.on("usr-logout-unknown-200") and self._never_existed(user_id):
                 return Response(status_code=200)  # no session to end counts as logged out
             return self.not_found("user")
+        if self.faults.on("usr-logout-updated-without-zone"):
+            self.store.stamp_user(path["userId"], "updated_at", now_iso().removesuffix("Z"))
         return Response(status_code=204 if self.faults.on("usr-logout-204") else 200)
+
+    def _touch_if_another_tenants(self, principal: Principal, user_id: str) -> None:
+        """iso-peer-404-touches-user: a user of another tenant is stamped before the tenant check answers 404."""
+        if self.faults.on("iso-peer-404-touches-user"):
+            row = self.store.user(user_id, None)
+            if row is not None and row["tenant_id"] != principal.tenant_id:
+                self.store.stamp_user(user_id, "updated_at", now_iso())
 
     def _log_out(self, user_id: str, tenant_id: int) -> bool:
         """Revoke the user's earlier tokens; False for a user the tenant does not have."""
@@ -978,6 +1015,7 @@ class ReferenceApp:
         self._check_id(path["userId"])
         generation = 0 if self.faults.on("usr-reset-repeats-password") else None
         tenant_id = self._acting_tenant(principal, path["userId"], "iso-reset-cross-tenant")
+        self._touch_if_another_tenants(principal, path["userId"])
         if self.faults.on("auth-admin-cannot-reset") and self.store.user(path["userId"], tenant_id) is not None:
             raise ApiError(403, "the admin role may not reset passwords")  # a permission check after the lookup
         password = self.store.reset_password(path["userId"], tenant_id, generation=generation)
@@ -989,6 +1027,8 @@ class ReferenceApp:
             if self.faults.on("usr-reset-unknown-400") and self._never_existed(user_id):
                 raise ApiError(400, "invalid user id")
             return self.not_found("user")
+        if self.faults.on("usr-reset-updated-in-future"):
+            self.store.stamp_user(path["userId"], "updated_at", _local_time_as_utc(now_iso()))
         return JSONResponse({"tempPassword": password}, status_code=201 if self.faults.on("usr-reset-201") else 200)
 
     async def change_user_password(
@@ -1200,6 +1240,11 @@ def _without_null_metric_store(body: bytes) -> bytes:
         del data["metricStore"]
         return json.dumps(data).encode()
     return body
+
+
+def _page_hash(user_id: str, offset: int) -> str:
+    """A tie-break that depends on the page asked for (list-ties-shuffled-per-page)."""
+    return hashlib.sha256(f"{offset}:{user_id}".encode()).hexdigest()
 
 
 def _local_time_as_utc(stamp: str) -> str:

@@ -40,6 +40,11 @@ FAULTS: dict[str, Fault] = {
             "the operator gets 403 on GET /api/v1/tenants?deleted=true",
             also=("TEN-5",),
         ),
+        Fault(
+            "auth-viewer-403-touches-user",
+            "AUTH-2",
+            "the viewer's 403 on a password reset or logout still stamps the user's updatedAt (an audit write before the permission check)",
+        ),
         Fault("auth-client-id-one-spelling", "AUTH-3", "the client_credentials grant takes clientId but not clientID"),
         Fault("auth-token-without-exp", "AUTH-3", "access tokens carry no exp claim"),
         Fault("auth-expires-in-millis", "AUTH-3", "expiresIn is the lifetime in milliseconds, not seconds"),
@@ -78,6 +83,11 @@ FAULTS: dict[str, Fault] = {
             "ten-rejected-create-still-inserts",
             "ERR-2",
             "create_tenant writes the tenant once name and email are good, then rejects its contractType with 400",
+        ),
+        Fault(
+            "err-me-password-400-touches-user",
+            "ERR-2",
+            "a /me/password that breaks the schema gets 400, but the user's updatedAt is stamped first",
         ),
         Fault(
             "err-crash-on-long-fraction",
@@ -174,6 +184,21 @@ FAULTS: dict[str, Fault] = {
         Fault("usr-me-password-max-256", "USR-10", "a 256-character new password is accepted"),
         Fault("usr-me-password-min-9", "USR-10", "an 8-character new password gets 400"),
         Fault(
+            "usr-failed-grant-sets-last-login",
+            "USR-11",
+            "a password grant with a wrong password answers 401 but records the attempt as the user's lastLogin",
+        ),
+        Fault(
+            "usr-reset-updated-in-future",
+            "USR-4",
+            "a password reset stamps updatedAt in the server's local time (UTC+2) written with a Z: 2 h in the future",
+        ),
+        Fault(
+            "usr-logout-updated-without-zone",
+            "USR-4",
+            "a logout stamps updatedAt as a date-time without a zone ('2026-12-04T15:40:00.123')",
+        ),
+        Fault(
             "usr-last-login-first-only", "USR-11", "lastLogin is set by the first login only, never moved by later ones"
         ),
         # LIST
@@ -223,6 +248,11 @@ FAULTS: dict[str, Fault] = {
         Fault("list-limit-501-accepted", "LIST-6", "limit=501 is accepted (off by one)"),
         Fault("list-default-limit-100", "LIST-6", "without limit the list holds at most 100 users"),
         Fault("list-offset-past-end-last-page", "LIST-6", "an offset past the end answers the last page, not []"),
+        Fault(
+            "list-ties-shuffled-per-page",
+            "LIST-6",
+            "users whose sort key ties are ordered by a hash of the page's offset: each page breaks ties its own way",
+        ),
         Fault("list-count-ignores-date-terms", "LIST-7", "count ignores the date terms of filterBy"),
         # TEN
         Fault("ten-empty-contract-type-kept", "TEN-1", "an empty contractType is stored as given, not as normal"),
@@ -275,6 +305,11 @@ FAULTS: dict[str, Fault] = {
         Fault("iso-reset-cross-tenant", "ISO-1", "a password reset of another tenant's user id answers 200"),
         Fault(
             "iso-delete-cross-tenant-deletes", "ISO-1", "DELETE of another tenant's user id answers 404 but deletes it"
+        ),
+        Fault(
+            "iso-peer-404-touches-user",
+            "ISO-1",
+            "another tenant's logout or password reset of a user id answers 404 but stamps the user's updatedAt",
         ),
         Fault("iso-search-cross-tenant", "ISO-1", "search looks at the users of every tenant"),
         Fault("iso-count-cross-tenant", "ISO-1", "count looks at the users of every tenant"),

@@ -276,6 +276,13 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE users SET last_login = ? WHERE id = ?", (now_iso(), user_id))
 
+    def stamp_user(self, user_id: str, column: str, value: str) -> None:
+        """Write a timestamp column of a user as given (planted faults that touch what must not move)."""
+        if column not in ("updated_at", "last_login"):
+            raise ValueError(column)
+        with self.transaction() as db:
+            db.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user_id))
+
     # ------------------------------------------------------------------ tenants
 
     def tenant(self, tenant_id: int) -> sqlite3.Row | None:

@@ -30,3 +30,12 @@ def invalid_limits() -> st.SearchStrategy[int]:
 def invalid_offsets() -> st.SearchStrategy[int]:
     """A negative offset; -1 is drawn often."""
     return st.one_of(st.just(-1), st.integers(-(2**31), -1))
+
+
+def page_sizes(total: int) -> st.SearchStrategy[int]:
+    """A page size for paging through a list of `total` items: every size from 1 to one past the end, with
+    1, 2, the whole list and one past it drawn often (the sizes that leave a last page of one, or none)."""
+    if total < 0:
+        raise ValueError(f"total must be >= 0, not {total}")
+    favoured = sorted({1, min(2, total + 1), max(1, total), total + 1})
+    return st.one_of(st.sampled_from(favoured), st.integers(1, total + 1))

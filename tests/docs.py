@@ -98,12 +98,14 @@ def clauses_table() -> str:
 
 def profiles_table() -> str:
     lines = [
-        "| profile | fuzzed examples per operation | examples per property | state machine runs × steps (each machine) |",
-        "|---|---|---|---|",
+        "| profile | fuzzed examples per operation | examples per property | state machine runs × steps (each machine) "
+        "| fuzzed requests that must change nothing followed by a look |",
+        "|---|---|---|---|---|",
     ]
     for p in PROFILES.values():
         lines.append(
-            f"| {p.name} | {p.fuzz_examples} | {p.property_examples} | {p.stateful_examples} × {p.stateful_steps} |"
+            f"| {p.name} | {p.fuzz_examples} | {p.property_examples} | {p.stateful_examples} × {p.stateful_steps} "
+            f"| {'every one' if p.look_every == 1 else f'1 in {p.look_every}'} |"
         )
     return "\n".join(lines)
 

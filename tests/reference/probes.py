@@ -122,6 +122,18 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def moving_fields(api: Api, user_id: str) -> dict[str, Any]:
+    """The fields of a user a request that must change nothing could move: updatedAt and lastLogin."""
+    body = api.call("admin", "GET", f"/api/v1/users/{user_id}").json()
+    return {key: body.get(key) for key in ("updatedAt", "lastLogin")}
+
+
+def zoned_and_not_future(text: Any, what: str) -> None:
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    assert value.tzinfo is not None, f"{what} {text!r} has no zone"
+    assert value <= datetime.now(UTC) + timedelta(seconds=1), f"{what} {text} is in the future"
+
+
 def forged(payload: dict[str, Any], key: bytes | None, alg: str = "HS256") -> str:
     header = tokens.b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
     body = tokens.b64url(json.dumps(payload).encode())
@@ -186,11 +198,13 @@ def auth_roles_are_enforced(api: Api) -> None:
     email = f"viewer-{uuid.uuid4().hex[:8]}@example.com"
     assert_error(api.call("viewer", "POST", "/api/v1/users", json={"email": email}), 403)
     victim = api.create_user()
+    unmoved = moving_fields(api, victim["id"])
     for path in ("/api/v1/users", "/api/v1/users/count", f"/api/v1/users/{victim['id']}"):
         status = api.call("viewer", "GET", path).status_code
         assert status == 200, f"viewer GET {path} got {status}"
     for method, suffix in (("DELETE", ""), ("POST", "/password"), ("POST", "/logout")):
         assert_error(api.call("viewer", method, f"/api/v1/users/{victim['id']}{suffix}"), 403)
+    assert moving_fields(api, victim["id"]) == unmoved, "the viewer's refused writes moved the user"
     assert api.count() == before + 1
     for method, suffix in (("GET", ""), ("POST", "/password"), ("POST", "/logout"), ("DELETE", "")):
         status = api.call("admin", method, f"/api/v1/users/{victim['id']}{suffix}").status_code
@@ -342,6 +356,7 @@ def err_schema_breaks_get_400_and_change_nothing(api: Api) -> None:
         assert status == 400, f"{method} of tenant id -1 (below the minimum 0) got {status}"
     user = api.create_user(f"{tag}-me@example.com")
     token = api.user_token(user["username"], user["tempPassword"])
+    unmoved = moving_fields(api, user["id"])
     for body in (
         {"newPassword": "a-new-password-1"},
         {"currentPassword": user["tempPassword"]},
@@ -349,6 +364,7 @@ def err_schema_breaks_get_400_and_change_nothing(api: Api) -> None:
     ):
         answer = api.call(None, "POST", "/api/v1/me/password", token=token, json=body)
         assert answer.status_code == 400, f"/me/password {list(body)} got {answer.status_code}"
+    assert moving_fields(api, user["id"]) == unmoved, "a rejected /me/password moved the user"
     assert api.login(user["username"], user["tempPassword"]).status_code == 200
     assert api.count() == before + 1, "a rejected create_user created a user"
     assert [u["username"] for u in api.users(search=tag)] == [user["username"]]
@@ -490,6 +506,13 @@ def usr_get_shows_what_was_created(api: Api) -> None:
     views += [u for a in answers[1:] if a.status_code == 200 for u in a.json() if u["id"] == user["id"]]
     for view in views:
         assert all(view[k] == first[k] for k in fixed), f"{view} differs from GET by id {first} in {fixed}"
+    # every timestamp clause again after each write (a reset, a logout)
+    for suffix in ("/password", "/logout"):
+        api.call("admin", "POST", f"/api/v1/users/{user['id']}{suffix}")  # its status is another rule's
+        after = api.call("admin", "GET", f"/api/v1/users/{user['id']}").json()
+        for key in ("createdAt", "updatedAt"):
+            zoned_and_not_future(after[key], f"after {suffix}: {key}")
+        assert parse_time(after["createdAt"]) <= parse_time(after["updatedAt"]), f"after {suffix}: {after}"
 
 
 @probe("USR-5")
@@ -603,6 +626,10 @@ def usr_login_sets_last_login(api: Api) -> None:
         assert last is not None and start <= parse_time(last) <= end, f"login {n + 1}: lastLogin {last}"
         stamps.append(parse_time(last))
     assert stamps[1] > stamps[0], f"a second login left lastLogin at {stamps[0]}"
+    unmoved = moving_fields(api, user["id"])
+    time.sleep(0.02)
+    assert api.login(user["username"], "a-wrong-password-1").status_code == 401
+    assert moving_fields(api, user["id"]) == unmoved, "a grant with a wrong password moved lastLogin"
 
 
 # ------------------------------------------------------------------------------------------ LIST
@@ -778,7 +805,14 @@ def list_sorts_both_ways(api: Api) -> None:
 
 @probe("LIST-6")
 def list_pages_cover_the_list(api: Api) -> None:
-    population(api, f"p{uuid.uuid4().hex[:8]}")
+    tag = f"p{uuid.uuid4().hex[:8]}"
+    population(api, tag)
+    for sort in ("createdBy",):  # a key every user of the population shares: ties
+        tied = {"filterBy": f"username=@{tag}", "sortBy": sort, "sortOrder": "asc"}
+        everyone = {u["id"] for u in api.users(**tied)}
+        for k in (1, 2, 3):
+            pages = [u["id"] for o in range(0, len(everyone) + k, k) for u in api.users(**tied, limit=k, offset=o)]
+            assert len(pages) == len(set(pages)) and set(pages) == everyone, f"pages of {k} under ties ({sort})"
     whole = [u["id"] for u in api.users(sortBy="username")]
     for k in (1, 2, 3):
         pages: list[str] = []

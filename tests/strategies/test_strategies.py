@@ -250,3 +250,18 @@ def test_schemathesis_draws_filter_terms_at_all() -> None:
         settings=settings(max_examples=500, database=None, suppress_health_check=list(HealthCheck)),
     )
     assert all(term_ok(t) for t in _terms(found))
+
+
+@given(total=st.integers(0, 40), data=st.data())
+def test_page_sizes_run_from_one_to_one_past_the_end(total: int, data: st.DataObject) -> None:
+    assert 1 <= data.draw(pagination.page_sizes(total)) <= total + 1
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 9, 10])
+def test_page_sizes_reach_every_size_of_a_list_of_nine(size: int) -> None:
+    find(pagination.page_sizes(9), lambda s: s == size, settings=REACH)
+
+
+def test_page_sizes_of_a_negative_total_are_an_error() -> None:
+    with pytest.raises(ValueError, match="total"):
+        pagination.page_sizes(-1)

@@ -183,6 +183,19 @@ CAUGHT_BY |= {
     "err-logout-never-logged-in-500": ROLES + "::test_admin_uses_every_users_operation",
 }
 
+# fault -> the test that catches it: a field that must not move, moving (issue 26). A rejected request is
+# followed by a look at every field of the users it could touch; every read judges every timestamp clause.
+CAUGHT_BY |= {
+    "usr-failed-grant-sets-last-login": "conformance/test_auth.py::test_password_grant_for_a_created_user",
+    "auth-viewer-403-touches-user": "conformance/test_roles_and_isolation.py::test_viewer_reads_but_never_writes",
+    "iso-peer-404-touches-user": "conformance/test_roles_and_isolation.py::test_other_tenants_admin_gets_404_by_id",
+    "err-me-password-400-touches-user": "conformance/test_inputs.py::test_schema_breaking_requests_get_400_and_change_nothing",
+    "usr-reset-updated-in-future": "conformance/test_users_lifecycle.py::test_every_read_of_a_user_agrees",
+    "usr-logout-updated-without-zone": "conformance/test_users_lifecycle.py::test_logout_revokes_earlier_tokens_only",
+    # ties on purpose: a paging bug that only a sort key many users share shows
+    "list-ties-shuffled-per-page": "conformance/test_listing.py::test_pages_are_disjoint_under_ties",
+}
+
 
 # Faults whose target acknowledges deletes it does not do: no client can clean up after them.
 DELETES_NOTHING = {"ten-hard-delete-is-soft", "usr-delete-keeps-user"}
@@ -246,6 +259,10 @@ CAUGHT_BY_MACHINES = [
     "usr-id-reused",
     "usr-duplicate-409-but-creates",
     "auth-logout-revokes-tenant",
+    # a field that must not move, moving: the look after every step
+    "usr-failed-grant-sets-last-login",
+    "usr-reset-updated-in-future",
+    "usr-logout-updated-without-zone",
 ]
 
 
@@ -273,6 +290,8 @@ CAUGHT_BY_FUZZING = {
     "err-rejected-create-still-inserts": fuzzing("POST /api/v1/users"),
     "usr-duplicate-409-but-creates": fuzzing("POST /api/v1/users"),
     "ten-rejected-create-still-inserts": fuzzing("POST /api/v1/tenants"),
+    # a sample of the requests that must change nothing is followed by a look at the pool's users
+    "err-me-password-400-touches-user": fuzzing("POST /api/v1/me/password"),
 }
 
 
