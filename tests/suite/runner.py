@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,11 @@ from typing import Any
 import httpx
 
 from conformance.api import Api
+from conformance.guard import Guard, Ledger
+from conformance.network import Network
+from conformance.redact import Redactor
 from conformance.target import build_target
+from conformance.transport import GuardedClient
 from reference.server import RunningServer, credentials_toml, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,6 +153,15 @@ def reference(*faults: str, token_ttl: int | None = None, **modes: Any) -> Itera
         token_ttl = 10 if "auth-accepts-expired" in faults else 3600
     with running(list(faults), token_ttl=token_ttl, **modes) as server:
         yield server
+
+
+def mock_client(handler: Callable[[httpx.Request], httpx.Response], network: Network | None = None) -> GuardedClient:
+    """The run's one client (guard, ledger, redaction) in front of a mock target answering with `handler`."""
+    guard = Guard(Ledger("rcf-0badc0de"))
+    return GuardedClient(
+        ledger=guard.ledger, guard=guard, redact=Redactor(), network=network, transport=httpx.MockTransport(handler),
+        base_url="http://target",
+    )  # fmt: skip
 
 
 @contextmanager

@@ -15,23 +15,14 @@ import pytest
 
 from conformance.api import Api, ContractViolation
 from conformance.cli import main as cli
-from conformance.guard import Guard, Ledger, Refused
+from conformance.guard import Refused
 from conformance.network import Network
-from conformance.redact import Redactor
 from conformance.reporting import with_server_errors
 from conformance.transport import GuardedClient, Throttled
 from reference.faults import FAULTS
-from tests.suite.runner import reference, run_suite
+from tests.suite.runner import mock_client, reference, run_suite
 
 USER = "/api/v1/users/1b4e28ba-2fa1-11d2-883f-0016d3cca427"
-
-
-def client(handler, network: Network | None = None) -> GuardedClient:
-    guard = Guard(Ledger("rcf-0badc0de"))
-    return GuardedClient(
-        ledger=guard.ledger, guard=guard, redact=Redactor(), network=network, transport=httpx.MockTransport(handler),
-        base_url="http://target",
-    )  # fmt: skip
 
 
 def answering(*statuses: int, retry_after: str | None = None):
@@ -47,7 +38,7 @@ def answering(*statuses: int, retry_after: str | None = None):
 
 
 def test_a_tests_5xx_answers_are_noted_by_operation_with_the_last_kept() -> None:
-    c = client(answering(500, 502, 503, 200))
+    c = mock_client(answering(500, 502, 503, 200))
     c.start_test("conformance/test_listing.py::test_x")
     first = c.get("/api/v1/users", params={"filterBy": "username==a"})
     last = c.get("/api/v1/users", params={"filterBy": "username==b"})
@@ -62,10 +53,10 @@ def test_a_tests_5xx_answers_are_noted_by_operation_with_the_last_kept() -> None
 
 
 def test_a_throttled_503_is_no_5xx_answer() -> None:
-    c = client(answering(503, retry_after="0"))  # waited out and retried: the 200 is the answer
+    c = mock_client(answering(503, retry_after="0"))  # waited out and retried: the 200 is the answer
     c.start_test("t")
     assert c.get("/api/v1/users").status_code == 200
-    c = client(answering(*[503] * 10, retry_after="0"), Network(throttle_retries=1))
+    c = mock_client(answering(*[503] * 10, retry_after="0"), Network(throttle_retries=1))
     c.start_test("t")
     with pytest.raises(Throttled):  # inconclusive, not a verdict
         c.get("/api/v1/users")
@@ -75,7 +66,7 @@ def test_a_throttled_503_is_no_5xx_answer() -> None:
 
 
 def test_the_preflight_and_the_cleanup_are_no_tests() -> None:
-    c = client(answering(500, 500))
+    c = mock_client(answering(500, 500))
     c.get("/api/v1/users")  # before the first test: the preflight
     c.start_test("t")
     c.cleaning_up = True
@@ -91,7 +82,7 @@ def state_for(c: GuardedClient) -> SimpleNamespace:
 
 
 def test_a_violation_a_5xx_showed_is_err3_and_every_other_5xx_is_added() -> None:
-    c = client(answering(500, 500, 502))
+    c = mock_client(answering(500, 500, 502))
     c.start_test("t")
     listed = c.get("/api/v1/users", params={"filterBy": "username<=x"})
     c.get("/api/v1/users/count")
@@ -117,7 +108,7 @@ def test_a_violation_a_5xx_showed_is_err3_and_every_other_5xx_is_added() -> None
 
 
 def test_one_err3_per_5xx_and_a_refusal_stays_itself() -> None:
-    c = client(answering(500))
+    c = mock_client(answering(500))
     c.start_test("t")
     answer = c.get("/api/v1/users/count")
     request = ("GET", str(answer.request.url))

@@ -10,18 +10,9 @@ import httpx
 import pytest
 
 from conformance import transport as transport_module
-from conformance.guard import Guard, Ledger
 from conformance.network import Network
-from conformance.redact import Redactor
-from conformance.transport import GuardedClient, TargetGone, Throttled, throttled_for
-
-
-def client(handler, network: Network | None = None) -> GuardedClient:
-    guard = Guard(Ledger("rcf-0badc0de"))
-    return GuardedClient(
-        ledger=guard.ledger, guard=guard, redact=Redactor(), network=network, transport=httpx.MockTransport(handler),
-        base_url="http://target",
-    )  # fmt: skip
+from conformance.transport import TargetGone, Throttled, throttled_for
+from tests.suite.runner import mock_client
 
 
 def throttling(times: int, status: int = 429, retry_after: str | None = "0"):
@@ -39,7 +30,7 @@ def throttling(times: int, status: int = 429, retry_after: str | None = "0"):
 
 def test_a_throttled_read_is_waited_out_and_retried_and_the_wait_shows() -> None:
     answer, sent = throttling(2)
-    c = client(answer)
+    c = mock_client(answer)
     notices: list[str] = []
     c.notice = notices.append
     assert c.get("/api/v1/users").status_code == 200
@@ -48,26 +39,26 @@ def test_a_throttled_read_is_waited_out_and_retried_and_the_wait_shows() -> None
 
 def test_a_throttled_token_grant_is_retried_too() -> None:
     answer, sent = throttling(1, status=503, retry_after="0")
-    assert client(answer).post("/api/v1/token", json={}).status_code == 200 and len(sent) == 2
+    assert mock_client(answer).post("/api/v1/token", json={}).status_code == 200 and len(sent) == 2
 
 
 def test_a_throttled_write_is_inconclusive_not_a_verdict() -> None:
     answer, sent = throttling(1)
     with pytest.raises(Throttled, match=r"^inconclusive: POST /api/v1/users was throttled"):
-        client(answer).post("/api/v1/users", json={"email": "rcf-0badc0de-x@example.com"})
+        mock_client(answer).post("/api/v1/users", json={"email": "rcf-0badc0de-x@example.com"})
     assert len(sent) == 1, "a write is never sent twice"
 
 
 def test_a_read_throttled_past_the_retries_is_inconclusive() -> None:
     answer, sent = throttling(100)
     with pytest.raises(Throttled):
-        client(answer, Network(throttle_retries=2)).get("/api/v1/users")
+        mock_client(answer, Network(throttle_retries=2)).get("/api/v1/users")
     assert len(sent) == 3
 
 
 def test_a_503_without_retry_after_is_an_answer_like_any_other() -> None:
     answer, sent = throttling(1, status=503, retry_after=None)
-    assert client(answer).get("/api/v1/users").status_code == 503 and len(sent) == 1
+    assert mock_client(answer).get("/api/v1/users").status_code == 503 and len(sent) == 1
     assert throttled_for(httpx.Response(503)) is None and throttled_for(httpx.Response(429)) == 1.0
     assert throttled_for(httpx.Response(429, headers={"retry-after": "7"})) == 7.0
 
@@ -81,7 +72,7 @@ def test_a_target_that_stops_answering_is_told_apart_from_one_slow_answer() -> N
             raise httpx.ReadTimeout("no answer", request=request)
         return httpx.Response(200, json=[])
 
-    c = client(silent)
+    c = mock_client(silent)
     with pytest.raises(httpx.ReadTimeout):
         c.get("/api/v1/users")  # one slow answer: an error of that request, not the end of the run
     assert c.get("/api/v1/users").status_code == 200 and c.gone is None
@@ -97,7 +88,7 @@ def test_a_target_that_stops_answering_is_told_apart_from_one_slow_answer() -> N
 
 
 def test_the_rate_limit_spaces_requests() -> None:
-    c = client(lambda r: httpx.Response(200, json=[]), Network(rate_limit=20))
+    c = mock_client(lambda r: httpx.Response(200, json=[]), Network(rate_limit=20))
     start = time.monotonic()
     for _ in range(6):
         c.get("/api/v1/users")
@@ -106,7 +97,7 @@ def test_the_rate_limit_spaces_requests() -> None:
 
 def test_a_long_test_shows_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport_module, "PROGRESS_EVERY", 0.05)
-    c = client(lambda r: httpx.Response(200, json=[]))
+    c = mock_client(lambda r: httpx.Response(200, json=[]))
     notices: list[str] = []
     c.notice = notices.append
     c.start_test("conformance/test_stateful.py::test_users_lifecycle_machine")
