@@ -318,18 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-LATENCY_WORKERS = 4  # the README's suggested -n for a remote target
+LATENCY_WORKERS = (4, 8)  # the default for a remote target (--concurrency), and twice it
 
 
 def latency_runs(latency: float) -> list[tuple[str, SuiteRun]]:
-    """The ci profile against a clean reference answering at once, then with `latency` s added to every
-    answer (a remote staging is 20-150 ms away), serial and with workers: one after the other."""
+    """The ci profile against a clean reference answering at once (serial, the default for a local
+    target), then with `latency` s added to every answer (a remote staging is 20-150 ms away) with each
+    of LATENCY_WORKERS workers: one after the other."""
     return [
         ("0 ms, serial", suite_run("ci", ())),
-        (f"{latency * 1000:.0f} ms, serial", suite_run("ci", (), latency=latency)),
-        (
-            f"{latency * 1000:.0f} ms, -n {LATENCY_WORKERS}",
-            suite_run("ci", (), "-n", str(LATENCY_WORKERS), latency=latency),
+        *(
+            (
+                f"{latency * 1000:.0f} ms, --concurrency {n}",
+                suite_run("ci", (), "--concurrency", str(n), latency=latency),
+            )
+            for n in LATENCY_WORKERS
         ),
     ]
 
@@ -345,7 +348,7 @@ def render_latency(runs: list[tuple[str, SuiteRun]], latency_ms: float, started:
         ]
     lines += [
         f"Latency: `--profile ci` against the clean reference, answering at once and with {latency_ms:.0f} ms added "
-        "to every answer, serial and with pytest-xdist workers (one run after the other).",
+        "to every answer with pytest-xdist workers (`--concurrency`; one run after the other).",
         "",
         "| run | wall time | requests | failures | / 0 ms serial |",
         "|---|---|---|---|---|",

@@ -171,9 +171,9 @@ class OneLineExit:
             reporter.write_line(excinfo.value.msg, red=True, bold=True)
 
 
-# How long a test runs against a remote target, roughly, by module: the state machines are single long
-# tests (the critical path), the fuzzed operations next; the rest are short.
-WEIGHT = {"test_stateful": 40.0, "test_fuzz": 5.0}
+# How long a test runs against a remote target, roughly, by module: a part of a state machine (one of
+# eight) and a fuzzed operation are the long ones; the rest are short.
+WEIGHT = {"test_stateful": 8.0, "test_fuzz": 5.0}
 
 
 def balanced(items: list[pytest.Item], workers: int) -> list[pytest.Item]:

@@ -12,13 +12,20 @@ nothing (a read, a 4xx, a failed grant) the look must equal the one before it, t
 rule of that request fails; after every step, writes included, the client judges every timestamp clause of
 USR-4/USR-11 in that look (conformance/api.py).
 
+Each machine runs as SHARDS independently seeded parts (`test_users_lifecycle_machine[shard3]`), each
+with its own share of the profile's examples and its own tags: against a remote target the parts run
+at once on the run's workers (--concurrency) instead of one long chain of requests. A part's seed comes
+from the run's seed and its number, so its test id and the run's --hypothesis-seed re-run exactly it.
+
 A failure prints the shrunk sequence of steps as a script (`v1 = state.create_user(...)`, …) and
 the answer that broke the rule.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import math
 import re
 import time
 import uuid
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -47,16 +54,28 @@ from strategies import tenants as tenant_names
 
 MACHINES = itertools.count()
 SECRET_KEY = re.compile(r"password|secret", re.IGNORECASE)
+# The parts each machine runs as. Eight: a remote run's workers (4 by default) always have a part to take,
+# and at 150 ms a part of the ci profile is about half a minute of requests, not three.
+SHARDS = 8
+shards = pytest.mark.parametrize("shard", range(SHARDS), ids=[f"shard{n}" for n in range(SHARDS)])
 
 
 def machine_settings(api: Api) -> settings:
+    """One part's settings: its share of the profile's examples (rounded up: no part runs none)."""
     profile = api.target.profile
     return settings(
-        max_examples=profile.stateful_examples,
+        max_examples=math.ceil(profile.stateful_examples / SHARDS),
         stateful_step_count=profile.stateful_steps,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
+
+
+def run_part(machine: type[RuleBasedStateMachine], api: Api, shard: int, run_seed: int) -> None:
+    """Run one part of a machine: seeded by the run's seed, the machine and the part's number, so the
+    part's test id with the run's --hypothesis-seed replays it, and no two parts draw the same steps."""
+    digest = hashlib.sha256(f"{run_seed}/{machine.__name__}/{shard}".encode()).digest()
+    run_state_machine_as_test(seed(int.from_bytes(digest[:8], "big"))(machine), settings=machine_settings(api))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -425,13 +444,14 @@ class UsersMachine(RuleBasedStateMachine):
 @contract_rule(
     "USR-1", "USR-2", "USR-3", "USR-4", "USR-5", "USR-6", "USR-7", "USR-8", "USR-9", "USR-10", "USR-11", "AUTH-4"
 )
-def test_users_lifecycle_machine(api: Api) -> None:
+@shards
+def test_users_lifecycle_machine(api: Api, shard: int, request: pytest.FixtureRequest) -> None:
     """After every step the invariant looks at every user of the machine (the client judges every timestamp
     clause in that read): the client's own read after each write would only repeat it."""
     machine = type("UsersLifecycle", (UsersMachine,), {"api": api})
     api.read_after_writes = False
     try:
-        run_state_machine_as_test(machine, settings=machine_settings(api))
+        run_part(machine, api, shard, request.config.option.hypothesis_seed)
     finally:
         api.read_after_writes = True
 
@@ -611,7 +631,8 @@ class TenantsMachine(RuleBasedStateMachine):
 
 
 @contract_rule("TEN-1", "TEN-1a", "TEN-2", "TEN-3", "TEN-4", "TEN-5", "TEN-6", "TEN-7")
-def test_tenants_lifecycle_machine(api: Api) -> None:
+@shards
+def test_tenants_lifecycle_machine(api: Api, shard: int, request: pytest.FixtureRequest) -> None:
     api.tokens.token("operator")  # skips without the role
     machine = type("TenantsLifecycle", (TenantsMachine,), {"api": api})
-    run_state_machine_as_test(machine, settings=machine_settings(api))
+    run_part(machine, api, shard, request.config.option.hypothesis_seed)

@@ -306,3 +306,14 @@ def test_a_count_that_ignores_search_is_no_isolation_verdict(tmp_path: Path) -> 
     with reference("list-count-ignores-search") as server:
         result = run_suite(server, tmp_path, CAUGHT_BY["iso-count-cross-tenant"], "--profile", "ci")
     assert result.returncode == 0 and not result.failed_rules, result.output[-3000:]
+
+
+def test_a_population_without_ties_is_no_paging_verdict(tmp_path: Path) -> None:
+    """The ties paging property pages through the sort keys the run's population shares. Where a target's
+    createdBy is wrong (each user its own creator: USR-4's), that key does not tie. The property must then
+    page through the keys that still tie, and name nothing. Before, it failed with no rule, so a strict
+    first failure (-x) named no rule for this fault."""
+    with reference("usr-created-by-self") as server:
+        result = run_suite(server, tmp_path, CAUGHT_BY["list-ties-shuffled-per-page"], "--profile", "ci")
+    assert result.returncode == 0 and not result.failed, result.output[-3000:]
+    assert result.passed, "lastLogin still ties (nobody logged in): the property runs on it"

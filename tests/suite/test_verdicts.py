@@ -177,6 +177,27 @@ def test_shrink_seconds_zero_reports_the_failure_as_found(tmp_path: Path) -> Non
     assert "NOT fully shrunk" in result.output, result.output[-2000:]
 
 
+def test_a_machine_part_replays_alone_with_the_run_seed(tmp_path: Path) -> None:
+    """The state machines run as independently seeded parts. A part's test id with the run's seed re-runs
+    exactly that part: against a fault some parts meet and some do not, each part run alone with the same
+    seed gives the verdict it gave in the whole run."""
+    machine = "conformance/test_stateful.py::test_users_lifecycle_machine"
+    with reference("usr-me-password-wrong-still-saved") as server:
+        whole = run_suite(
+            server, tmp_path / "whole", machine, "--profile", "ci", "--shrink-seconds", "0", "--hypothesis-seed=1"
+        )
+        assert whole.failed and whole.passed, f"seed 1 should split the parts: {whole.output[-2000:]}"
+        assert len(whole.failed) + len(whole.passed) == 8, whole.output[-2000:]
+        for verdict, parts in (("failed", whole.failed), ("passed", whole.passed)):
+            part = sorted(parts)[0]
+            node = f"{machine}[{part.rsplit('[', 1)[1]}"
+            alone = run_suite(
+                server, tmp_path / part, node, "--profile", "ci", "--shrink-seconds", "0", "--hypothesis-seed=1"
+            )
+            assert (alone.returncode == 1) == (verdict == "failed"), f"{node}: {alone.output[-2000:]}"
+            assert alone.failed_rules == (whole.failed[part] if verdict == "failed" else set()), alone.output[-2000:]
+
+
 def test_a_failure_hypothesis_replays_another_way_keeps_its_rule() -> None:
     """Against a live target a state machine's replay can go another way (Hypothesis' Flaky*): the
     violation it first saw is still the verdict, with its rule; a Flaky over anything else stays itself."""
