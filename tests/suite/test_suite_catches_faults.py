@@ -109,7 +109,7 @@ CAUGHT_BY |= {
     "usr-updated-before-created": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
     "usr-last-login-at-create": "conformance/test_users_lifecycle.py::test_read_shows_the_created_user",
     "usr-viewer-no-created-by": "conformance/test_users_lifecycle.py::test_every_read_of_a_user_agrees",
-    "usr-me-password-wrong-still-saved": "conformance/test_stateful.py::test_users_lifecycle_machine",
+    "usr-me-password-wrong-still-saved": "conformance/test_users_lifecycle.py::test_password_change_needs_the_current_password",
     "usr-list-leaks-password-hash": "conformance/test_listing.py::test_sort_orders_the_list",
     "list-sort-last-updated-by-created": "conformance/test_listing.py::test_sort_orders_the_list",
     "list-sort-default-desc": "conformance/test_listing.py::test_sort_orders_the_list",
