@@ -77,14 +77,17 @@ def test_workers_show_the_progress_of_their_long_tests(tmp_path: Path) -> None:
     during a test), each marked with the worker's id."""
     with reference(network=NetworkModes(latency=0.02)) as server:
         result = run_suite(
-            server, tmp_path, "conformance/test_stateful.py", "-k", "users", "--profile", "smoke",
-            "-n", "2", "--progress-every", "1",
+            server, tmp_path, "conformance/test_stateful.py", "-k", "users_lifecycle and (shard0 or shard1)",
+            "--profile", "ci", "-n", "2", "--progress-every", "0.2",
         )  # fmt: skip
     assert result.returncode == 0, result.output[-3000:]
-    progress = re.findall(
-        r"^runai-conformance \[gw\d\]: conformance/test_stateful.py::\S+: (\d+) requests in", result.output, re.M
-    )
-    assert len(progress) >= 2 and int(progress[-1]) > int(progress[0]), result.output[-3000:]
+    counts: dict[str, list[int]] = {}
+    for test, n in re.findall(
+        r"^runai-conformance \[gw\d\]: (conformance/test_stateful.py::\S+): (\d+) requests in", result.output, re.M
+    ):
+        counts.setdefault(test, []).append(int(n))
+    # one of the machine's parts (each a test of its own) went on long enough to say so twice, and it moved
+    assert any(len(seen) >= 2 and seen[-1] > seen[0] for seen in counts.values()), result.output[-3000:]
 
 
 def test_a_target_that_stops_answering_ends_the_run_in_one_line_and_a_sweep_finishes(tmp_path: Path) -> None:
