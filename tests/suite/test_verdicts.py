@@ -5,8 +5,8 @@ selection by rule works, and a wrong setting stops the run in one line instead o
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import socket
