@@ -31,6 +31,7 @@ from schemathesis.openapi.checks import (
     UnsupportedMethodResponse,
 )
 
+from conformance import lazy_coverage
 from conformance.api import ContractViolation
 from conformance.guard import SAFE_METHODS, Guard, Refused
 from conformance.transport import GuardedClient, SchemathesisTransport, install
@@ -124,6 +125,7 @@ def load_schema() -> Any:
             ],
         }
     )
+    lazy_coverage.install()  # coverage cases made by the process that runs the test, not by every worker
     schema = schemathesis.openapi.from_dict(fuzz_spec(), config=config)
     schema.hook(filter_query)
     SCHEMA_TRANSPORTS.append(install(schema))
