@@ -46,7 +46,8 @@ from conformance.reporting import RunReports, redact_report_files, write_reports
 from conformance.results import RESULT_FILES, operations
 from conformance.secret import bearer
 from conformance.shrinking import set_shrink_budget
-from conformance.target import PROFILES, ConfigError, Target, build_target
+from conformance.sweep import SweepError, sweep
+from conformance.target import PROFILES, ConfigError, Target, build_target, new_run_tag
 from conformance.transport import GuardedClient
 from conformance.waivers import load_waivers
 
@@ -139,9 +140,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     if getattr(config.option, "numprocesses", None) is not None or not config.pluginmanager.hasplugin("xdist"):
         return  # -n given, or pytest-xdist switched off (-p no:xdist): serial
     workers = concurrency(config)
-    if workers > 1:
+    if workers > 1:  # as pytest-xdist's own pytest_cmdline_main would, whichever of the two pluggy calls first
         config.option.numprocesses = workers
         config.option.dist = "worksteal"  # the tests' lengths differ a lot: an idle worker takes pending ones
+        config.option.tx = ["popen"] * workers
 
 
 # Deprecation warnings of the libraries under the suite, which the user can do nothing about.
@@ -215,15 +217,19 @@ class XdistController:
 
     def __init__(self) -> None:
         self.workers: list[dict[str, Any]] = []
+        self.tags: list[str] = []  # every worker's run tag, given out here, also to a worker that xdist restarts
+        self.crashed: list[str] = []
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         state = node.config.stash[STATE]
         credentials = state.target.credentials_file
+        self.tags.append(tag := new_run_tag())
         node.workerinput["runai"] = {
             "url": state.target.url,
             "credentials": str(credentials) if credentials else None,
             "seed": state.seed,
+            "run_tag": tag,
         }
 
     @pytest.hookimpl(optionalhook=True)
@@ -231,6 +237,32 @@ class XdistController:
         output = getattr(node, "workeroutput", None) or {}
         if "runai" in output:
             self.workers.append(output["runai"])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A worker that dies (killed, out of memory) leaves its test without a verdict: the run is
+        incomplete, so no gate passes on it; what the worker created is swept at the end."""
+        self.crashed.append(crashitem)
+
+    def sweep_unreported(self, state: RunState) -> list[dict[str, Any]]:
+        """The workers that ended without their own cleanup (killed, or cut off by a SIGTERM to this
+        process alone): their run tags are swept from here, as `runai-conformance sweep --tag` would."""
+        reported = {run["run_tag"] for run in self.workers}
+        runs = []
+        for tag in (t for t in self.tags if t not in reported):
+            api = Api.connect(state.target, tag)
+            try:
+                problems = sweep(api, tag).problems
+            except SweepError as exc:
+                problems = [str(exc)]
+            except pytest.skip.Exception as exc:  # the target is gone or throttles past its budget
+                problems = [f"the sweep stopped: {exc.msg}"]
+            except KeyboardInterrupt:
+                problems = ["the sweep was interrupted"]
+            finally:
+                api.http.close()
+            runs.append({"run_tag": tag, "cleanup_problems": [state.redact(str(p)) for p in problems], "gone": None})
+        return runs
 
 
 def clear_previous_results(report_dir: Path) -> None:
@@ -270,6 +302,8 @@ def build_state(config: pytest.Config) -> RunState:
             embedded_url=embedded.url if embedded else None,
         )
         worker = getattr(config, "workerinput", None)
+        if worker is not None and "runai" in worker:  # the tag the controller gave it, so it can sweep after it
+            target = replace(target, run_tag=worker["runai"]["run_tag"])
         if worker is not None and target.network.rate_limit:  # the target sees the run's requests, not a worker's:
             share = target.network.rate_limit / int(worker["workercount"])  # the workers share the limit
             target = replace(target, network=replace(target.network, rate_limit=share))
@@ -509,15 +543,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.api.http.pending_interrupt = False  # the interrupt has stopped the tests; the cleanup runs
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     controller = config.pluginmanager.get_plugin("runai-conformance-xdist")
+    if controller is not None and not controller.tags:  # no worker was started: this process ran the tests
+        controller = None
     gone = state.api.http.gone
     if gone:  # one try at the cleanup, with a short deadline: the first request without an answer ends it
         http = state.api.http
         short = min(5.0, http.network.read_timeout)
         http.gone, http.timeout = None, httpx.Timeout(short, connect=min(3.0, http.network.connect_timeout))
         http._unanswered = http.network.give_up_after - 1
+    swept: list[dict[str, Any]] = []
     try:
-        if not state.target.read_only and controller is None:  # the controller created nothing
+        if not state.target.read_only and controller is None:  # (a controller created nothing itself)
             state.cleanup_problems = state.api.cleanup()
+        elif not state.target.read_only:  # but its workers did, and one may have ended without its cleanup
+            swept = controller.sweep_unreported(state)
     except KeyboardInterrupt:  # Ctrl-C during the cleanup: what is left is reported with its sweep command
         state.cleanup_problems = ["the cleanup was interrupted"]
         session.exitstatus = pytest.ExitCode.INTERRUPTED
@@ -534,7 +573,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.workeroutput["runai"] = runs[0]  # type: ignore[attr-defined]
         return
     if controller is not None:
-        runs = controller.workers or []
+        runs = [*controller.workers, *swept]
+        if controller.crashed and reports is not None:
+            reports.unfinished = (
+                f"a worker crashed while running {', '.join(controller.crashed[:3])} (no verdict on it)"
+            )
     gone = next((run["gone"] for run in runs if run["gone"]), None)
     if gone:
         session.exitstatus = NO_VERDICT

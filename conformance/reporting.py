@@ -46,7 +46,8 @@ class RunReports:
     certify: bool = False
     today: date = field(default_factory=date.today)
     recorder: Recorder = field(default_factory=Recorder)
-    stopped: str | None = None
+    stopped: str | None = None  # why the run never got to its tests (its one line said so)
+    unfinished: str | None = None  # why tests that started have no verdict (a worker that crashed)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorder.add(report)
@@ -55,7 +56,7 @@ class RunReports:
 def completion(session: pytest.Session, reports: RunReports) -> Completion:
     """How far this session got, read off pytest's own state."""
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop == "interrupted"
-    stopped = reports.stopped
+    stopped = reports.stopped or reports.unfinished
     for reason in (session.shouldfail, session.shouldstop):
         if reason and reason != "interrupted" and not stopped:
             stopped = str(reason)

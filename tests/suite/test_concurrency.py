@@ -1,15 +1,26 @@
 """The run's concurrency: one setting (--concurrency / RUNAI_CONCURRENCY, pytest-xdist's -n underneath) whose
-default follows where the target is, and a rate_limit that holds for the run, not for each worker."""
+default follows where the target is, and a rate_limit that holds for the run, not for each worker; a worker
+killed, or the run stopped, leaves nothing tagged behind and passes no gate."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance import lazy_coverage
+from conformance.cli import main as cli
+from conformance.fuzz import load_schema
 from conformance.options import REMOTE_CONCURRENCY, concurrency
-from tests.suite.runner import reference, run_suite
+from reference.server import NetworkModes
+from tests.suite.runner import reference, run_suite, start_suite, tagged_leftovers
 
 
 class Options:
@@ -77,3 +88,104 @@ def test_the_rate_limit_holds_for_the_run_not_for_each_worker(tmp_path: Path) ->
     assert len(times) > 4 * limit, "enough requests to see a rate"
     busiest = max(sum(1 for t in times[i:] if t < start + 2.0) for i, start in enumerate(times))
     assert busiest <= 2 * limit + 3, f"{busiest} requests in 2 s with rate_limit = {limit}"  # +3: each limiter's first
+
+
+def workers_of(pid: int) -> list[int]:
+    """The processes `pid` started (pytest-xdist's workers), read off /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def started_two_workers_creating(server: Any, tmp_path: Path) -> subprocess.Popen[str]:
+    """A concurrent run (two workers, each with its own run tag) well into creating users on both."""
+    proc = start_suite(
+        server, tmp_path, "conformance/test_stateful.py", "-k", "users_lifecycle", "--profile", "ci",
+        "--concurrency", "2",
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len({RUN_TAG_IN.match(n)[0] for n in tagged_leftovers(server)}) < 2:
+        time.sleep(0.1)
+    assert len(workers_of(proc.pid)) == 2, "two workers"
+    assert len({RUN_TAG_IN.match(n)[0] for n in tagged_leftovers(server)}) == 2, "both workers created users"
+    return proc
+
+
+RUN_TAG_IN = re.compile(r"rcf-[0-9a-f]{8}")
+
+
+def gate_on(report_dir: Path, tmp_path: Path) -> int:
+    return cli(["regress", str(report_dir), str(report_dir), "--out", str(tmp_path / "gate")])
+
+
+def test_a_killed_worker_leaves_nothing_tagged_and_the_run_passes_no_gate(tmp_path: Path) -> None:
+    """A worker killed outright (SIGKILL: no cleanup of its own) mid-run: the controller sweeps the tag it
+    gave that worker, and the run is incomplete (its test has no verdict)."""
+    with reference(network=NetworkModes(latency=0.01)) as server:
+        proc = started_two_workers_creating(server, tmp_path)
+        os.kill(workers_of(proc.pid)[0], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=600)
+        left = tagged_leftovers(server)
+    assert left == [], output[-3000:]
+    assert proc.returncode != 0, output[-3000:]
+    run = json.loads((tmp_path / "reports" / "summary.json").read_text())["run"]
+    assert not run["complete"] and any("a worker crashed while running" in r for r in run["incomplete_because"]), run
+    assert "INCOMPLETE run" in output, output[-3000:]
+    assert gate_on(tmp_path / "reports", tmp_path) == 3
+
+
+def test_sigterm_to_a_concurrent_run_leaves_nothing_tagged_and_the_run_passes_no_gate(tmp_path: Path) -> None:
+    """SIGTERM to the run (the process a CI job's timeout stops), not to its workers: nothing tagged is left,
+    by the workers' own cleanup or the controller's sweep of their tags, and no gate passes on the run."""
+    with reference(network=NetworkModes(latency=0.01)) as server:
+        proc = started_two_workers_creating(server, tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=600)
+        left = tagged_leftovers(server)
+    assert left == [], output[-3000:]
+    assert proc.returncode != 0, output[-3000:]
+    run = json.loads((tmp_path / "reports" / "summary.json").read_text())["run"]
+    assert not run["complete"] and run["interrupted"], run
+    assert gate_on(tmp_path / "reports", tmp_path) == 3
+
+
+def coverage_cases(lazy: bool) -> dict[str, list[tuple[Any, ...]]]:
+    """Every fuzzed operation's coverage cases, as its test would run them, made lazily or at collection."""
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+
+    schema = load_schema()
+    (lazy_coverage.install if lazy else lazy_coverage.uninstall)()
+    try:
+        found = {}
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            test = build_operation_test(
+                config=schema.config, operation=operation, test_func=lambda case: None, given_kwargs={},
+                feedback=FeedbackSources(),
+            )  # fmt: skip
+            examples = test.hypothesis_explicit_examples
+            assert isinstance(examples, lazy_coverage.LazyExamples) == lazy
+            found[operation.label] = [
+                (c.method, c.path, repr(c.path_parameters), repr(c.query), repr(c.headers), repr(c.body))
+                for c in (example.kwargs["case"] for example in reversed(examples))
+            ]
+        return found
+    finally:
+        lazy_coverage.install()
+
+
+def test_coverage_cases_made_when_a_test_runs_are_those_schemathesis_makes_at_collection() -> None:
+    """The coverage phase is made by the process that runs an operation's test, not by every worker at
+    collection (conformance/lazy_coverage.py): the same cases, in the same order."""
+    eager, lazy = coverage_cases(lazy=False), coverage_cases(lazy=True)
+    assert eager.keys() == lazy.keys() and len(eager) >= 10
+    assert sum(len(cases) for cases in eager.values()) > 200, "the coverage phase made cases at all"
+    for label in eager:
+        assert lazy[label] == eager[label], label
