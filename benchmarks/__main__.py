@@ -31,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import httpx
 
+from conformance.options import REMOTE_CONCURRENCY
 from conformance.target import PROFILES
 from reference.faults import FAULTS
 from reference.server import NetworkModes
@@ -87,6 +89,44 @@ class SuiteRun:
     failed: int
     failed_rules: set[str]
     machines: float  # seconds in the state machines (conformance/test_stateful.py)
+    peak_mb: float = 0.0  # the most memory the run's processes (pytest and its workers) held at once
+
+
+def descendants_rss_mb(root: int) -> float:
+    """The resident memory of every process under `root` (not `root` itself), summed, in MB, off /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(status.parent.name)
+        parents[pid] = int(fields.get("PPid", "0").strip())
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    under, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - under
+        under |= frontier
+    return sum(rss[pid] for pid in under) / 1024
+
+
+class PeakMemory:
+    """The peak of `descendants_rss_mb(this process)` while the block runs, sampled every 0.2 s."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._done = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, descendants_rss_mb(os.getpid()))
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float = 0.0) -> SuiteRun:
@@ -95,7 +135,8 @@ def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float
     modes = {"network": NetworkModes(latency=latency)} if latency else {}
     with reference(*faults, **modes) as server, tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = run_suite(server, Path(tmp), "conformance", "--profile", profile, *extra, timeout=5400)
+        with PeakMemory() as memory:
+            result = run_suite(server, Path(tmp), "conformance", "--profile", profile, *extra, timeout=5400)
         wall = time.perf_counter() - start
         if result.returncode not in (0, 1):
             raise SystemExit(f"benchmarks: the suite could not run ({result.returncode}):\n{result.output[-2000:]}")
@@ -105,7 +146,7 @@ def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float
             for case in junit.iter("testcase")
             if "test_stateful" in (case.get("classname") or "")
         )
-        return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines)
+        return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines, memory.peak)
 
 
 def suite_catches(profile: str, fault: str | None, *extra: str) -> tuple[bool, float]:
@@ -200,11 +241,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "latest.md")
     parser.add_argument(
         "--latency",
-        type=float,
-        default=50.0,
-        help="ms added per answer for the latency run of the ci profile (0: no latency run)",
+        type=milliseconds,
+        default=[50.0, 150.0],
+        help="comma-separated ms added per answer for the latency runs of the ci profile (default 50,150; "
+        "0: no latency run)",
     )
-    parser.add_argument("--only-latency", action="store_true", help="only the latency run (writes --out)")
+    parser.add_argument(
+        "--latency-workers",
+        type=counts,
+        default=list(LATENCY_WORKERS),
+        help=f"comma-separated --concurrency values for the latency runs (default {','.join(map(str, LATENCY_WORKERS))})",
+    )
+    parser.add_argument(
+        "--latency-nightly",
+        action="store_true",
+        help="also the nightly profile at the first latency, with the first --latency-workers (long)",
+    )
+    parser.add_argument("--only-latency", action="store_true", help="only the latency runs (writes --out)")
     parser.add_argument(
         "--shrink-seconds",
         default=None,
@@ -217,8 +270,14 @@ def main(argv: list[str] | None = None) -> int:
         "fault's rule; faster, and strict, since a first failure that names another rule counts as a miss",
     )
     args = parser.parse_args(argv)
+    # Python's default, as on the machines the suite runs on: pytest then caches the assertion rewriting of
+    # the plugins' modules (Hypothesis', Schemathesis'), which a process that may not write bytecode (tox,
+    # this sandbox) redoes at every start, ~2 s of CPU for each pytest-xdist worker.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    latency = [ms for ms in args.latency if ms > 0]
     if args.only_latency:
-        table = render_latency(latency_runs(args.latency / 1000), args.latency, datetime.now(UTC))
+        runs = latency_runs(latency, args.latency_workers, args.latency_nightly)
+        table = render_latency(runs, datetime.now(UTC))
         args.out.write_text(table, encoding="utf-8")
         print(table)
         return 0
@@ -311,33 +370,59 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(suite)
     costs = per_request_costs()
     table = render(rows, st, costs, faults, started, detect_extra)
-    if args.latency:
-        table += "\n" + render_latency(latency_runs(args.latency / 1000), args.latency, None)
+    if latency:
+        table += "\n" + render_latency(latency_runs(latency, args.latency_workers, args.latency_nightly), None)
     args.out.write_text(table, encoding="utf-8")
     print(table)
     return 0
 
 
-LATENCY_WORKERS = (4, 8)  # the default for a remote target (--concurrency), and twice it
+LATENCY_WORKERS = (REMOTE_CONCURRENCY, 2 * REMOTE_CONCURRENCY)  # the default for a remote target, and twice it
 
 
-def latency_runs(latency: float) -> list[tuple[str, SuiteRun]]:
+def milliseconds(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give milliseconds, comma-separated (50,150)") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give milliseconds >= 0, comma-separated (50,150)")
+    return values
+
+
+def counts(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give worker counts, comma-separated (4,8)") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give worker counts >= 1, comma-separated (4,8)")
+    return values
+
+
+def latency_runs(latencies: list[float], workers: list[int], nightly: bool) -> list[tuple[str, SuiteRun]]:
     """The ci profile against a clean reference answering at once (serial, the default for a local
-    target), then with `latency` s added to every answer (a remote staging is 20-150 ms away) with each
-    of LATENCY_WORKERS workers: one after the other."""
-    return [
-        ("0 ms, serial", suite_run("ci", ())),
-        *(
-            (
-                f"{latency * 1000:.0f} ms, --concurrency {n}",
-                suite_run("ci", (), "--concurrency", str(n), latency=latency),
+    target), then with each of `latencies` ms added to every answer (a remote staging is 20-150 ms away)
+    with each of `workers` workers, one run after the other; with `nightly`, the nightly profile at the
+    first latency with the first worker count."""
+    runs = [("ci, 0 ms, serial", suite_run("ci", ()))]
+    for ms in latencies:
+        for n in workers:
+            runs.append(
+                (f"ci, {ms:.0f} ms, --concurrency {n}", suite_run("ci", (), "--concurrency", str(n), latency=ms / 1000))
             )
-            for n in LATENCY_WORKERS
-        ),
-    ]
+    if nightly and latencies:
+        ms, n = latencies[0], workers[0]
+        runs.append(
+            (
+                f"nightly, {ms:.0f} ms, --concurrency {n}",
+                suite_run("nightly", (), "--concurrency", str(n), latency=ms / 1000),
+            )
+        )
+    return runs
 
 
-def render_latency(runs: list[tuple[str, SuiteRun]], latency_ms: float, started: datetime | None) -> str:
+def render_latency(runs: list[tuple[str, SuiteRun]], started: datetime | None) -> str:
     base = runs[0][1]
     lines = []
     if started is not None:
@@ -347,14 +432,18 @@ def render_latency(runs: list[tuple[str, SuiteRun]], latency_ms: float, started:
             "",
         ]
     lines += [
-        f"Latency: `--profile ci` against the clean reference, answering at once and with {latency_ms:.0f} ms added "
-        "to every answer with pytest-xdist workers (`--concurrency`; one run after the other).",
+        "Latency: the clean reference answering at once and with the latency added to every answer, with "
+        "pytest-xdist workers (`--concurrency`), one run after the other; the ratio is to the ci profile at 0 ms, "
+        "serial. Peak memory: the resident memory of pytest and all its workers at once, sampled every 0.2 s.",
         "",
-        "| run | wall time | requests | failures | / 0 ms serial |",
-        "|---|---|---|---|---|",
+        "| run | wall time | requests | failures | peak memory | / ci at 0 ms serial |",
+        "|---|---|---|---|---|---|",
     ]
     for label, run in runs:
-        lines.append(f"| {label} | {run.wall:.1f} s | {run.requests} | {run.failed} | {run.wall / base.wall:.2f}× |")
+        lines.append(
+            f"| {label} | {run.wall:.1f} s | {run.requests} | {run.failed} | {run.peak_mb:.0f} MB "
+            f"| {run.wall / base.wall:.2f}× |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,7 @@ ENV = {
     "waivers": "RUNAI_WAIVERS",
     "concurrency": "RUNAI_CONCURRENCY",
 }
-REMOTE_CONCURRENCY = 4  # worker processes against a target you name that is not on this machine
+REMOTE_CONCURRENCY = 8  # worker processes against a target you name that is not on this machine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -19,6 +19,7 @@ from conformance import lazy_coverage
 from conformance.cli import main as cli
 from conformance.fuzz import load_schema
 from conformance.options import REMOTE_CONCURRENCY, concurrency
+from conformance.plugin import balanced
 from reference.server import NetworkModes
 from tests.suite.runner import reference, run_suite, start_suite, tagged_leftovers
 
@@ -189,3 +190,30 @@ def test_coverage_cases_made_when_a_test_runs_are_those_schemathesis_makes_at_co
     assert sum(len(cases) for cases in eager.values()) > 200, "the coverage phase made cases at all"
     for label in eager:
         assert lazy[label] == eager[label], label
+
+
+class FakeItem:
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = type("M", (), {"__name__": f"conformance.{module}"})(), name
+
+
+@pytest.mark.parametrize("workers", [4, 8, 16])
+def test_the_longest_tests_each_start_a_workers_share(workers: int) -> None:
+    """pytest-xdist hands each worker a contiguous share of the collection: the longest tests (the fuzzed
+    operations with the most coverage cases, longer than a part of a machine) each open a share, so none
+    starts after another long one and ends the run late; every item is kept, once."""
+    items = [FakeItem("test_listing", f"test_{i}") for i in range(200)]
+    items += [FakeItem("test_fuzz", f"test_operation_conforms[{op}]") for op in (
+        "GET /api/v1/users/count", "POST /api/v1/tenants", "GET /api/v1/users", "POST /api/v1/users",
+        "DELETE /api/v1/users/{userId}",
+    )]  # fmt: skip
+    items += [FakeItem("test_stateful", f"test_users_lifecycle_machine[shard{i}]") for i in range(8)]
+    ordered = balanced(items, workers)  # type: ignore[arg-type]
+    assert sorted(map(id, ordered)) == sorted(map(id, items))
+    starts, at = [], 0
+    for i in range(workers):  # the shares' sizes, as balanced() cuts them
+        starts.append(at)
+        at += (len(items) - at) // (workers - i)
+    firsts = [ordered[i].name for i in starts]
+    longest = ["[POST /api/v1/tenants]", "[GET /api/v1/users]", "[POST /api/v1/users]"][: min(3, workers)]
+    assert all(any(first.endswith(name) for first in firsts) for name in longest), firsts

@@ -170,7 +170,8 @@ def test_the_readme_remote_staging_line_runs_over_tls_with_nothing_else_installe
         done = subprocess.run(words, cwd=empty, capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
-    assert "4 workers (-n, --concurrency)" in out, out[-3000:]
+    workers = re.search(r"--concurrency (\d+)", line)[1]  # type: ignore[index]
+    assert f"{workers} workers (-n, --concurrency)" in out, out[-3000:]
     data = json.loads((empty / "reports" / "summary.json").read_text())
     assert data["run"]["complete"] and data["target"].startswith("https://"), data["run"]
 
