@@ -157,6 +157,36 @@ def suite_catches(profile: str, fault: str | None, *extra: str) -> tuple[bool, f
     return (bool(named & run.failed_rules) if fault else not run.failed), run.wall
 
 
+def suite_detects(profile: str, fault: str | None, *extra: str) -> tuple[bool, float, set[str]]:
+    """suite_catches, with the rules the run failed."""
+    run = suite_run(profile, (fault,) if fault else (), *extra)
+    named = {FAULTS[fault].rule, *FAULTS[fault].also} if fault else set()
+    return (bool(named & run.failed_rules) if fault else not run.failed), run.wall, run.failed_rules
+
+
+def render_detection(
+    profile: str, faults: list[str], results: list[object], started: datetime, extra: tuple[str, ...]
+) -> str:
+    (clean, clean_wall, clean_rules), rows = results[0], results[1:]  # type: ignore[misc]
+    caught = [f for f, (c, _, _) in zip(faults, rows, strict=True) if c]  # type: ignore[misc]
+    lines = [
+        f"Measured {started:%Y-%m-%d} on one machine: {os.cpu_count()} cores, Python {platform.python_version()}: "
+        f"`--profile {profile} {' '.join(extra)}` against the clean reference and each planted fault.",
+        "",
+        f"Clean control: {'green' if clean else 'RED ' + ', '.join(sorted(clean_rules))} in {clean_wall:.1f} s. "
+        f"Planted faults caught naming their rule: {len(caught)} / {len(faults)}.",
+        "",
+        "| fault | its rule (and also-rules) | caught | rules failed | wall time |",
+        "|---|---|---|---|---|",
+    ]
+    for fault, (hit, wall, rules) in zip(faults, rows, strict=True):  # type: ignore[misc]
+        lines.append(
+            f"| `{fault}` | {', '.join([FAULTS[fault].rule, *FAULTS[fault].also])} | {'yes' if hit else 'NO'} | {', '.join(sorted(rules)) or '—'} "
+            f"| {wall:.1f} s |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------ plain Schemathesis
 
 
@@ -259,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only-latency", action="store_true", help="only the latency runs (writes --out)")
     parser.add_argument(
+        "--only-detect",
+        choices=sorted(PROFILES),
+        default=None,
+        help="only the suite's runs of this profile against every planted fault (--faults) and a clean control, "
+        "without plain Schemathesis: caught or missed, and the rules each run failed (writes --out)",
+    )
+    parser.add_argument(
         "--shrink-seconds",
         default=None,
         help="the suite's --shrink-seconds for the runs with a planted fault (default: the profile's own)",
@@ -319,6 +356,14 @@ def main(argv: list[str] | None = None) -> int:
         return [lambda name=name, run=run: one(name, run) for name, run in work]
 
     t0 = time.perf_counter()
+    if args.only_detect:
+        profile = args.only_detect
+        work = [(f or "clean control", lambda f=f: suite_detects(profile, f, *detect_extra)) for f in [None, *faults]]
+        results = parallel(args.jobs, tracked(f"suite {profile}", work))
+        table = render_detection(profile, faults, results, started, detect_extra)
+        args.out.write_text(table, encoding="utf-8")
+        print(table)
+        return 0
     # plain Schemathesis first: its clean signatures decide what counts as caught
     st = Figures("plain Schemathesis (`schemathesis run --checks all`)")
     st.wall, st.requests, clean_signatures = schemathesis_run(())

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.suite.runner import client_token, reference, run_suite, tagged_leftovers
 
@@ -29,7 +30,10 @@ def churn(url: str, creds: dict[str, str], stop: threading.Event, counter: list[
                 counter[0] += 1
 
 
-def test_scoped_properties_and_machines_stay_green_under_churn(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_scoped_properties_and_machines_stay_green_under_churn(workers: str, tmp_path: Path) -> None:
+    """Another client creates and deletes users all along; serially and with workers (each with its own
+    run tag, each seeing the other's users as someone else's), the run stays green and leaves nothing."""
     with reference() as server:
         stop, counter = threading.Event(), [0]
         worker = threading.Thread(
@@ -46,6 +50,8 @@ def test_scoped_properties_and_machines_stay_green_under_churn(tmp_path: Path) -
                 "conformance/test_stateful.py",
                 "--profile",
                 "ci",
+                "--concurrency",
+                workers,
             )
         finally:
             stop.set()
