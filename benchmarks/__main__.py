@@ -425,24 +425,23 @@ def main(argv: list[str] | None = None) -> int:
 LATENCY_WORKERS = (REMOTE_CONCURRENCY, 2 * REMOTE_CONCURRENCY)  # the default for a remote target, and twice it
 
 
-def milliseconds(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give milliseconds, comma-separated (50,150)") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: give milliseconds >= 0, comma-separated (50,150)")
-    return values
+def comma_list(kind: Callable[[str], float], least: float, what: str, example: str) -> Callable[[str], list]:
+    """An argparse type: comma-separated `kind`s, each >= `least`."""
+
+    def parse(text: str) -> list:
+        try:
+            values = [kind(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what}, comma-separated ({example})") from None
+        if not values or any(v < least for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what} >= {least:g}, comma-separated ({example})")
+        return values
+
+    return parse
 
 
-def counts(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give worker counts, comma-separated (4,8)") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: give worker counts >= 1, comma-separated (4,8)")
-    return values
+milliseconds = comma_list(float, 0, "milliseconds", "50,150")
+counts = comma_list(int, 1, "worker counts", "8,16")
 
 
 def latency_runs(latencies: list[float], workers: list[int], nightly: bool) -> list[tuple[str, SuiteRun]]:
