@@ -149,19 +149,18 @@ def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float
         return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines, memory.peak)
 
 
-def suite_catches(profile: str, fault: str | None, *extra: str) -> tuple[bool, float]:
-    """Whether the profile goes red naming the fault's rule, and its wall time (the time to a red
-    verdict); with no fault, the clean run under the same load, to compare with."""
+def suite_detects(profile: str, fault: str | None, *extra: str) -> tuple[bool, float, set[str]]:
+    """Whether the profile goes red naming the fault's rule, its wall time (the time to a red verdict) and
+    the rules it failed; with no fault, the clean run under the same load, to compare with."""
     run = suite_run(profile, (fault,) if fault else (), *extra)
     named = {FAULTS[fault].rule, *FAULTS[fault].also} if fault else set()  # also: the contract says it twice
-    return (bool(named & run.failed_rules) if fault else not run.failed), run.wall
-
-
-def suite_detects(profile: str, fault: str | None, *extra: str) -> tuple[bool, float, set[str]]:
-    """suite_catches, with the rules the run failed."""
-    run = suite_run(profile, (fault,) if fault else (), *extra)
-    named = {FAULTS[fault].rule, *FAULTS[fault].also} if fault else set()
     return (bool(named & run.failed_rules) if fault else not run.failed), run.wall, run.failed_rules
+
+
+def suite_catches(profile: str, fault: str | None, *extra: str) -> tuple[bool, float]:
+    """suite_detects without the rules."""
+    caught, wall, _ = suite_detects(profile, fault, *extra)
+    return caught, wall
 
 
 def render_detection(
