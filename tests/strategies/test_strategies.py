@@ -3,15 +3,18 @@ spec, not copied), every invalid one breaks it, and the corners are actually dra
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
+from conformance.redact import Redactor
 from specs import load_spec
-from strategies import emails, filter_by, pagination, tenants
+from strategies import emails, filter_by, pagination, passwords, tenants
 
 SPEC = load_spec()
 SCHEMAS, PARAMETERS = SPEC["components"]["schemas"], SPEC["components"]["parameters"]
@@ -19,6 +22,7 @@ EMAIL = SCHEMAS["UserCreationRequest"]["properties"]["email"]
 TENANT_NAME = SCHEMAS["TenantCreationRequest"]["properties"]["name"]
 TERM = PARAMETERS["usersFilterBy"]["schema"]["items"]
 LIMIT, OFFSET = PARAMETERS["limit"]["schema"], PARAMETERS["Offset"]["schema"]
+NEW_PASSWORD = SCHEMAS["UserChangePasswordRequest"]["properties"]["newPassword"]
 REACH = settings(max_examples=3000, database=None)
 
 
@@ -265,3 +269,40 @@ def test_page_sizes_reach_every_size_of_a_list_of_nine(size: int) -> None:
 def test_page_sizes_of_a_negative_total_are_an_error() -> None:
     with pytest.raises(ValueError, match="total"):
         pagination.page_sizes(-1)
+
+
+def words_a_text_strategy_could_draw() -> set[str]:
+    """The string constants of conformance/'s modules that fit the password alphabet and length: Hypothesis'
+    text strategies draw the constants of the local modules a run has loaded, and these are also words of
+    the reports (summary.json's keys, role names, test ids)."""
+    fits = re.compile(rf"[{passwords.ALPHABET}]{{{passwords.SHORTEST},}}")
+    root = Path(__file__).resolve().parents[2] / "conformance"
+    return {
+        node.value
+        for path in root.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and fits.fullmatch(node.value)
+    }
+
+
+REPORT_WORDS = "\n".join(sorted(words_a_text_strategy_could_draw()))
+
+
+def test_the_reports_words_are_found() -> None:
+    assert {"complete", "inconclusive", "operator"} <= set(REPORT_WORDS.split()), REPORT_WORDS
+
+
+@given(passwords.new_passwords())
+@settings(max_examples=1000, database=None)
+def test_a_new_password_is_valid_and_masks_no_word_of_the_reports(password: str) -> None:
+    """A password the users machine sets is a secret, masked wherever it stands: it must never be (nor hold
+    a piece of) one of the suite's own words, or the reports lose them."""
+    assert NEW_PASSWORD["minLength"] <= len(password) <= NEW_PASSWORD["maxLength"], password
+    assert set(password) <= set(passwords.ALPHABET), password
+    assert Redactor([password])(REPORT_WORDS) == REPORT_WORDS, password
+
+
+@pytest.mark.parametrize("bounds", [(7, 16), (8, 256), (9, 8)])
+def test_new_passwords_refuse_bounds_outside_the_contract(bounds: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match=r"8\.\.255"):
+        passwords.new_passwords(min_size=bounds[0], max_size=bounds[1])
