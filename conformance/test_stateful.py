@@ -104,6 +104,10 @@ class ModelUser:
     wrong_grants: int = 0
     wrong_changes: int = 0
 
+    def wrong_password(self) -> Secret:
+        """A password that is not the user's: its current one with a suffix."""
+        return Secret(self.password.reveal() + "-wrong")
+
 
 def expires_soon(token: Secret) -> bool:
     """Whether a token's exp claim is past, or as near as the clocks may differ (no exp: it may expire any time)."""
@@ -293,7 +297,7 @@ class UsersMachine(RuleBasedStateMachine):
         model = self.model[user]
         if not model.deleted and model.wrong_grants < 2 and self.seen is not None:
             model.wrong_grants += 1
-            wrong = self.api.tokens.user_token(model.username, Secret(model.password.reveal() + "-wrong"))
+            wrong = self.api.tokens.user_token(model.username, model.wrong_password())
             self.api.expect(wrong, "AUTH-3", 401, "the password grant with a wrong password")
             self.seen = self.api.unmoved(self.seen, "USR-11", wrong, "the password grant with a wrong password")
         # A token issued in the same second as a logout may carry the logout's timestamp (iat has
@@ -366,7 +370,7 @@ class UsersMachine(RuleBasedStateMachine):
 
         if not right or not model.wrong_changes:
             model.wrong_changes += 1
-            answer = change(Secret(model.password.reveal() + "-wrong"))
+            answer = change(model.wrong_password())
             self.api.expect(answer, "USR-10", (400, 403), "a wrong current password")
             self.changed_nothing(user, answer, "a /me/password with a wrong current password")
         if not right:
