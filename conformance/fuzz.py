@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import schemathesis
 from schemathesis.config import SchemathesisConfig
@@ -220,6 +221,27 @@ def make_safe(
     if params != (case.path_parameters or {}):
         case.path_parameters = params
         case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
+
+
+def reached_path(case: Any) -> str:
+    """The spec path a case's request reaches. A concrete path is matched before a templated one
+    (OpenAPI 3, Paths Object), so GET /api/v1/users/{userId} with the userId `count` is
+    GET /api/v1/users/count: another operation, whose answer the case's own schema and rules do not
+    judge. Values are compared as the server reads them (percent-decoded)."""
+    sent = [
+        unquote(str((case.path_parameters or {}).get(segment[1:-1], segment))) if segment.startswith("{") else segment
+        for segment in case.path.split("/")
+    ]
+    best, concrete = case.path, sum(not s.startswith("{") for s in case.path.split("/"))
+    for path in case.operation.schema.raw_schema.get("paths", {}):
+        segments = path.split("/")
+        if len(segments) != len(sent):
+            continue
+        if all(s.startswith("{") or s == value for s, value in zip(segments, sent, strict=True)):
+            literal = sum(not s.startswith("{") for s in segments)
+            if literal > concrete:
+                best, concrete = path, literal
+    return best
 
 
 # ------------------------------------------------------------------------------ classifying failures
