@@ -11,13 +11,15 @@ from typing import Any
 from conformance.secret import Secret
 
 MASK = "[REDACTED]"
+SECRET_KEYS = r"[a-z]*_?password|[a-z]*_?secret|accessToken|token"  # the JSON keys whose string value is a secret
+SECRET_KEY = re.compile(rf"(?i)(?:{SECRET_KEYS})")
 # Secrets the suite never learned by name still have recognisable shapes: (pattern, replacement).
 PATTERNS = [
     (re.compile(r"(?i)\b(Bearer)\s+[A-Za-z0-9\-_.~+/=]+"), rf"\1 {MASK}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), MASK),  # a JWT
     (
         # password, tempPassword, client_secret, AppSecret…; not reset_user_password (an operationId)
-        re.compile(r'(?i)("(?:[a-z]*_?password|[a-z]*_?secret|accessToken|token)"\s*:\s*)"(?:[^"\\]|\\.)*"'),
+        re.compile(rf'(?i)("(?:{SECRET_KEYS})"\s*:\s*)"(?:[^"\\]|\\.)*"'),
         rf'\1"{MASK}"',
     ),
     (re.compile(r"(?i)\b((?:[a-z]*_?password|[a-z]*_?secret|accessToken)=)[^&\s'\"]+"), rf"\1{MASK}"),
@@ -79,6 +81,20 @@ class Redactor:
         for pattern, replacement in PATTERNS:
             text = pattern.sub(replacement, text)
         return text
+
+    def document(self, value: Any) -> Any:
+        """A parsed JSON document redacted value by value: every string value as text is, a string under a
+        secret's key (password, client_secret, token…) masked whole, and every key kept. Keys are the
+        report's own words (summary.json's "complete" and "inconclusive", rule and test ids), which a
+        short secret that happens to spell one must not mask: the gate reads them."""
+        if isinstance(value, dict):
+            return {
+                key: MASK if isinstance(item, str) and SECRET_KEY.fullmatch(str(key)) else self.document(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.document(item) for item in value]
+        return self(value) if isinstance(value, str) else value
 
     @staticmethod
     def _mask_pieces(run: str, pieces: set[str]) -> str:

@@ -4,6 +4,7 @@ at the end summary.json, the matrix and Allure's environment, with the report di
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -141,7 +142,8 @@ def write_reports(
 
 
 def redact_report_files(report_dir: Path, redact: Redactor) -> None:
-    """The last line of defence: no known secret stays in any report file."""
+    """The last line of defence: no known secret stays in any report file. A JSON file is redacted value
+    by value (`Redactor.document`), so its keys stay whole; a file that is not JSON, as text."""
     if not report_dir.is_dir():
         return
     for path in report_dir.rglob("*"):
@@ -150,9 +152,20 @@ def redact_report_files(report_dir: Path, redact: Redactor) -> None:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            cleaned = redact(text)
+            cleaned = redacted_json(text, redact) if path.suffix == ".json" else None
+            cleaned = redact(text) if cleaned is None else cleaned
             if cleaned != text:
                 path.write_text(cleaned, encoding="utf-8")
+
+
+def redacted_json(text: str, redact: Redactor) -> str | None:
+    """A JSON file's text with its values redacted (unchanged when nothing was), None when it is not JSON."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    cleaned = redact.document(document)
+    return text if cleaned == document else json.dumps(cleaned, indent=2, ensure_ascii=False) + "\n"
 
 
 def item_rules(item: pytest.Item) -> list[str]:
