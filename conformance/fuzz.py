@@ -35,6 +35,7 @@ from schemathesis.openapi.checks import (
 from conformance import lazy_coverage
 from conformance.api import ContractViolation
 from conformance.guard import SAFE_METHODS, Guard, Refused
+from conformance.results import operation_of
 from conformance.transport import GuardedClient, SchemathesisTransport, install
 from specs import load_spec
 from strategies import emails, filter_by, pagination, tenants
@@ -223,25 +224,17 @@ def make_safe(
         case.meta and case.meta.mark_dirty(ParameterLocation.PATH)
 
 
-def reached_path(case: Any) -> str:
-    """The spec path a case's request reaches. A concrete path is matched before a templated one
-    (OpenAPI 3, Paths Object), so GET /api/v1/users/{userId} with the userId `count` is
-    GET /api/v1/users/count: another operation, whose answer the case's own schema and rules do not
-    judge. Values are compared as the server reads them (percent-decoded)."""
-    sent = [
-        unquote(str((case.path_parameters or {}).get(segment[1:-1], segment))) if segment.startswith("{") else segment
-        for segment in case.path.split("/")
-    ]
-    best, concrete = case.path, sum(not s.startswith("{") for s in case.path.split("/"))
-    for path in case.operation.schema.raw_schema.get("paths", {}):
-        segments = path.split("/")
-        if len(segments) != len(sent):
-            continue
-        if all(s.startswith("{") or s == value for s, value in zip(segments, sent, strict=True)):
-            literal = sum(not s.startswith("{") for s in segments)
-            if literal > concrete:
-                best, concrete = path, literal
-    return best
+def rerouted(case: Any) -> bool:
+    """Whether a server may route a case's request to another operation than the case's own, whose answer
+    the case's schema and rules do not judge. Servers route the percent-decoded path: a path id that
+    spells a sibling's literal segment reaches the sibling (GET /api/v1/users/{userId} with the userId
+    `count` is GET /api/v1/users/count: a concrete path is matched first, OpenAPI 3 Paths Object), and one
+    holding a slash or a dot segment (`a/logout`, `..`) reaches whatever route the server makes of it."""
+    values = [unquote(str(value)) for value in (case.path_parameters or {}).values()]
+    if any("/" in value or value in (".", "..") for value in values):
+        return True
+    own = case.operation.definition.raw.get("operationId")
+    return operation_of(str(case.operation.method), unquote(case.formatted_path)) != own
 
 
 # ------------------------------------------------------------------------------ classifying failures
