@@ -82,19 +82,43 @@ class Redactor:
             text = pattern.sub(replacement, text)
         return text
 
-    def document(self, value: Any) -> Any:
-        """A parsed JSON document redacted value by value: every string value as text is, a string under a
-        secret's key (password, client_secret, token…) masked whole, and every key kept. Keys are the
-        report's own words (summary.json's "complete" and "inconclusive", rule and test ids), which a
-        short secret that happens to spell one must not mask: the gate reads them."""
+    def document(self, value: Any, words: frozenset[str] = frozenset()) -> Any:
+        """A parsed JSON document redacted item by item. A key is the report's own word (summary.json's
+        "complete" and "inconclusive", a rule or test id), and so is a string value among `words` (a status
+        the gate reads, a rule id, an operationId): a short secret that happens to spell one must not mask
+        it. A key still loses what only a secret is (a known secret of HEAD characters or more, a token's
+        shape); a string under a secret's key (password, client_secret, token…) is masked whole; every
+        other string, and a number that spells a known secret, is redacted as text is."""
         if isinstance(value, dict):
             return {
-                key: MASK if isinstance(item, str) and SECRET_KEY.fullmatch(str(key)) else self.document(item)
+                self._key(str(key)): MASK
+                if isinstance(item, str) and SECRET_KEY.fullmatch(str(key))
+                else self.document(item, words)
                 for key, item in value.items()
             }
         if isinstance(value, list):
-            return [self.document(item) for item in value]
-        return self(value) if isinstance(value, str) else value
+            return [self.document(item, words) for item in value]
+        if isinstance(value, str):
+            return value if value in words else self(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            with self._lock:
+                return MASK if str(value) in self._known else value
+        return value
+
+    def _key(self, key: str) -> str:
+        """A key with every known secret of HEAD characters or more, and every token shape, masked."""
+        with self._lock:
+            held = {
+                secret
+                for i in range(len(key) - HEAD + 1)
+                for secret in self._heads.get(key[i : i + HEAD], ())
+                if key.startswith(secret, i)
+            }
+        for secret in sorted(held, key=len, reverse=True):
+            key = key.replace(secret, MASK)
+        for pattern, replacement in PATTERNS:
+            key = pattern.sub(replacement, key)
+        return key
 
     @staticmethod
     def _mask_pieces(run: str, pieces: set[str]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +21,16 @@ from conformance.redact import Redactor
 from conformance.render import write_matrix
 from conformance.results import (
     EVIDENCE_LIMIT,
+    STATUS_ORDER,
     Completion,
     Recorder,
     allure_environment,
     operation_of,
+    operations,
     summary,
     write_summary,
 )
-from conformance.rules import family
+from conformance.rules import family, rules
 from conformance.shrinking import watching_shrinks
 from conformance.transport import ServerErrors
 from conformance.waivers import Waiver, applicable
@@ -159,13 +162,24 @@ def redact_report_files(report_dir: Path, redact: Redactor) -> None:
 
 
 def redacted_json(text: str, redact: Redactor) -> str | None:
-    """A JSON file's text with its values redacted (unchanged when nothing was), None when it is not JSON."""
+    """A JSON file's text redacted item by item (`Redactor.document`, the report's own words kept), None
+    when it is not JSON. Unchanged when the text scrub would change nothing; else written anew (so a key
+    given twice, which json.loads reads once, is not left as it was)."""
+    if redact(text) == text:
+        return text
     try:
         document = json.loads(text)
     except ValueError:
         return None
-    cleaned = redact.document(document)
-    return text if cleaned == document else json.dumps(cleaned, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(redact.document(document, report_words()), indent=2, ensure_ascii=False) + "\n"
+
+
+@cache
+def report_words() -> frozenset[str]:
+    """The string values of the reports that are the suite's own closed vocabulary, read by the gate and
+    the regression report: statuses (ours, waivers' and Allure's), rule ids and operationIds."""
+    statuses = {*STATUS_ORDER, "matched", "stale", "expired", "broken", "unknown", "finished"}
+    return frozenset({*statuses, *rules(), *operations()})
 
 
 def item_rules(item: pytest.Item) -> list[str]:
