@@ -83,15 +83,16 @@ class Redactor:
         return text
 
     def document(self, value: Any, words: frozenset[str] = frozenset()) -> Any:
-        """A parsed JSON document redacted item by item. A key is the report's own word (summary.json's
-        "complete" and "inconclusive", a rule or test id), and so is a string value among `words` (a status
-        the gate reads, a rule id, an operationId): a short secret that happens to spell one must not mask
-        it. A key still loses what only a secret is (a known secret of HEAD characters or more, a token's
-        shape); a string under a secret's key (password, client_secret, token…) is masked whole; every
-        other string, and a number that spells a known secret, is redacted as text is."""
+        """A parsed JSON document redacted item by item. Keys are the report's own words (summary.json's
+        "complete" and "inconclusive", rule and test ids), and so are the string values among `words` (a
+        status the gate reads, a rule id, an operationId): a short secret that happens to spell one must not
+        mask it. A key loses only what can be nothing but a secret (a known secret of HEAD characters or
+        more, a token's shape), and a key among `words` nothing; a string under a secret's key (password,
+        client_secret, token…) is masked whole; every other string, and a number that holds a known secret,
+        is redacted as text is."""
         if isinstance(value, dict):
             return {
-                self._key(str(key)): MASK
+                (key if key in words else self._key(str(key))): MASK
                 if isinstance(item, str) and SECRET_KEY.fullmatch(str(key))
                 else self.document(item, words)
                 for key, item in value.items()
@@ -101,8 +102,7 @@ class Redactor:
         if isinstance(value, str):
             return value if value in words else self(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            with self._lock:
-                return MASK if str(value) in self._known else value
+            return MASK if self(str(value)) != str(value) else value  # a number that spells or holds a secret
         return value
 
     def _key(self, key: str) -> str:

@@ -163,15 +163,16 @@ def redact_report_files(report_dir: Path, redact: Redactor) -> None:
 
 def redacted_json(text: str, redact: Redactor) -> str | None:
     """A JSON file's text redacted item by item (`Redactor.document`, the report's own words kept), None
-    when it is not JSON. Unchanged when the text scrub would change nothing; else written anew (so a key
-    given twice, which json.loads reads once, is not left as it was)."""
-    if redact(text) == text:
-        return text
+    when it is not JSON. Left as it is only when neither the document scrub nor the text scrub would change
+    it; else written anew (so a key given twice, which json.loads reads once, is not left as it was)."""
     try:
         document = json.loads(text)
     except ValueError:
         return None
-    return json.dumps(redact.document(document, report_words()), indent=2, ensure_ascii=False) + "\n"
+    cleaned = redact.document(document, report_words())
+    if cleaned == document and redact(text) == text:  # decoded (a value's \" or \\) and as written
+        return text
+    return json.dumps(cleaned, indent=2, ensure_ascii=False) + "\n"
 
 
 @cache

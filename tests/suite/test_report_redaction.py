@@ -38,7 +38,7 @@ def summary(status: str) -> dict:
         "rules": {"USR-10": rule(status, "change_user_password"), "LIST-1": rule("passed", "get_users")},
         "failures": [{"test": "t", "evidence": "POST /api/v1/me/password with currentPassword {secret}"}],
         "request": {"newPassword": "never-learned-by-name", "client_secret": "nor-this", "op": "reset_user_password"},
-        "waivers": [],
+        "waivers": [{"rule": "LIST-1", "operation": "get_users", "status": "stale", "reason": "r", "expires": ""}],
     }
 
 
@@ -48,14 +48,17 @@ def scrubbed(tmp_path: Path, name: str, text: str, *secrets: str) -> str:
     return (tmp_path / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("secret", ["inconclusive", "complete", "failed", "fail", "USR-10", "get_users"])
+@pytest.mark.parametrize(
+    "secret",
+    ["inconclusive", "complete", "failed", "fail", "stale", "USR-10", "LIST-1", "change_user_password", "get_users"],
+)
 def test_a_secret_that_spells_a_report_word_masks_nothing_the_gate_reads(secret: str, tmp_path: Path) -> None:
     """A role's password on some staging that spells a key, a status or a rule id: the run's summary keeps
     them, the gate reads it as complete, and the regression report still sees USR-10's new failure."""
     written = summary("failed")
     written["failures"][0]["evidence"] = written["failures"][0]["evidence"].format(secret=secret)
     data = json.loads(scrubbed(tmp_path, "summary.json", json.dumps(written, indent=2), secret))
-    assert data["run"] == written["run"] and data["rules"] == written["rules"], data
+    assert (data["run"], data["rules"], data["waivers"]) == (written["run"], written["rules"], written["waivers"]), data
     assert read_summary(tmp_path)["run"]["complete"] is True
     gate = compare(summary("passed"), data)
     assert gate.verdict == "FAIL" and gate.rows["new failures"] == [("USR-10", "change_user_password")], gate
@@ -91,3 +94,17 @@ def test_a_file_that_is_not_json_is_redacted_as_text(tmp_path: Path) -> None:
 def test_a_json_file_without_a_secret_is_left_byte_for_byte(tmp_path: Path) -> None:
     original = json.dumps(copy.deepcopy(summary("passed"))["run"], separators=(",", ":"))
     assert scrubbed(tmp_path, "summary.json", original, "not-in-it") == original
+
+
+@pytest.mark.parametrize(
+    ("known", "value"),
+    [
+        ('hunter2"x', 'said hunter2"x twice'),  # written as hunter2\"x: no 12 characters of it stand in the file
+        ("ab\\cd9!", "said ab\\cd9! twice"),  # written as ab\\cd9!
+        ("", json.dumps({"tempPassword": "Xy7!abcd"})),  # a secret's key inside JSON text, its quotes as \"
+    ],
+)
+def test_a_secret_the_file_writes_escaped_is_masked_as_decoded(known: str, value: str, tmp_path: Path) -> None:
+    text = scrubbed(tmp_path, "result.json", json.dumps({"evidence": value}), known)
+    evidence = json.loads(text)["evidence"]
+    assert MASK in evidence and not (known and known in evidence) and "Xy7!abcd" not in evidence, text
