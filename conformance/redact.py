@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from conformance.secret import Secret
@@ -60,15 +60,17 @@ class Redactor:
         least HEAD characters (shorter ones can be ordinary values by chance: a mock's placeholder "string"
         as a temporary password and as every other field)."""
         with self._lock:
-            # A secret stands at i in a value when the value's HEAD characters at i start it: the cost grows
-            # with the values' length, not with the thousands of secrets a deep run learns.
-            for value in values:
-                if len(value) >= whole_from and value in self._known:
-                    return True
-                for i in range(len(value) - HEAD + 1):
-                    if any(value.startswith(secret, i) for secret in self._heads.get(value[i : i + HEAD], ())):
-                        return True
-            return False
+            return any(
+                (len(value) >= whole_from and value in self._known) or next(self._long_secrets_in(value), None)
+                for value in values
+            )
+
+    def _long_secrets_in(self, value: str) -> Iterator[str]:
+        """The known secrets of HEAD characters or more that stand in `value` (the lock held). A secret stands
+        at i when the value's HEAD characters at i start it: the cost grows with the value's length, not with
+        the thousands of secrets a deep run learns."""
+        for i in range(len(value) - HEAD + 1):
+            yield from (secret for secret in self._heads.get(value[i : i + HEAD], ()) if value.startswith(secret, i))
 
     def __call__(self, text: str) -> str:
         with self._lock:
@@ -108,12 +110,7 @@ class Redactor:
     def _key(self, key: str) -> str:
         """A key with every known secret of HEAD characters or more, and every token shape, masked."""
         with self._lock:
-            held = {
-                secret
-                for i in range(len(key) - HEAD + 1)
-                for secret in self._heads.get(key[i : i + HEAD], ())
-                if key.startswith(secret, i)
-            }
+            held = set(self._long_secrets_in(key))
         for secret in sorted(held, key=len, reverse=True):
             key = key.replace(secret, MASK)
         for pattern, replacement in PATTERNS:

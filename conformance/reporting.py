@@ -145,8 +145,8 @@ def write_reports(
 
 
 def redact_report_files(report_dir: Path, redact: Redactor) -> None:
-    """The last line of defence: no known secret stays in any report file. A JSON file is redacted value
-    by value (`Redactor.document`), so its keys stay whole; a file that is not JSON, as text."""
+    """The last line of defence: no known secret stays in any report file. A JSON file is redacted item by
+    item (`redacted_json`), so the report's own words stay whole; a file that is not JSON, as text."""
     if not report_dir.is_dir():
         return
     for path in report_dir.rglob("*"):
