@@ -74,15 +74,11 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         with self._lock:
-            known = sorted(self._known, key=len, reverse=True)
+            known = list(self._known)
             pieces = self._pieces
             if pieces:
                 text = RUN.sub(lambda m: self._mask_pieces(m.group(0), pieces), text)
-        for secret in known:
-            text = text.replace(secret, MASK)
-        for pattern, replacement in PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+        return self._masked(text, known)
 
     def document(self, value: Any, words: frozenset[str] = frozenset()) -> Any:
         """A parsed JSON document redacted item by item. Keys are the report's own words (summary.json's
@@ -111,11 +107,16 @@ class Redactor:
         """A key with every known secret of HEAD characters or more, and every token shape, masked."""
         with self._lock:
             held = set(self._long_secrets_in(key))
-        for secret in sorted(held, key=len, reverse=True):
-            key = key.replace(secret, MASK)
+        return self._masked(key, held)
+
+    @staticmethod
+    def _masked(text: str, secrets: Iterable[str]) -> str:
+        """`text` with each of `secrets` (the longest first) and every secret's shape (PATTERNS) masked."""
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
         for pattern, replacement in PATTERNS:
-            key = pattern.sub(replacement, key)
-        return key
+            text = pattern.sub(replacement, text)
+        return text
 
     @staticmethod
     def _mask_pieces(run: str, pieces: set[str]) -> str:
