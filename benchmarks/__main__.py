@@ -42,10 +42,10 @@ from pathlib import Path
 
 import httpx
 
-from conformance.options import REMOTE_CONCURRENCY
-from conformance.target import PROFILES
-from reference.faults import FAULTS
-from reference.server import NetworkModes
+from runai_conformance.conformance.options import REMOTE_CONCURRENCY
+from runai_conformance.conformance.target import PROFILES
+from runai_conformance.reference.faults import FAULTS
+from runai_conformance.reference.server import NetworkModes
 from tests.suite.runner import ROOT, client_token, reference, run_suite, suite_api
 
 SPEC = ROOT / "specs" / "runai.json"
@@ -219,8 +219,8 @@ def schemathesis_run(faults: tuple[str, ...], *extra: str) -> tuple[float, int, 
 def per_request_costs(n: int = 400) -> dict[str, float]:
     """Seconds per GET /api/v1/users/{id}: raw httpx, the suite's Api.call + expect, and Schemathesis'
     case.call + validate_response (both as the suite's fuzzing uses them)."""
-    from conformance.fuzz import load_schema, send_through
-    from conformance.secret import reveal
+    from runai_conformance.conformance.fuzz import load_schema, send_through
+    from runai_conformance.conformance.secret import reveal
 
     with reference() as server, tempfile.TemporaryDirectory() as tmp, suite_api(server, Path(tmp)) as api:
         target = api.target

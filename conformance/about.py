@@ -10,8 +10,8 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-from conformance.rules import rules
-from specs import CONTRACT_PATH, load_spec
+from ..specs import CONTRACT_PATH, load_spec
+from .rules import rules
 
 PACKAGE = "runai-conformance"
 

@@ -19,14 +19,14 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from conformance.guard import Guard, Ledger, Refused, normal_id
-from conformance.network import NetworkError
-from conformance.redact import Redactor, curl
-from conformance.secret import Secret, bearer
-from conformance.sweep import SweepError, sweep
-from conformance.target import ConfigError, RoleCredentials, Target
-from conformance.transport import GuardedClient
-from strategies.pagination import MAX_LIMIT
+from ..strategies.pagination import MAX_LIMIT
+from .guard import Guard, Ledger, Refused, normal_id
+from .network import NetworkError
+from .redact import Redactor, curl
+from .secret import Secret, bearer
+from .target import ConfigError, RoleCredentials, Target
+from .transport import GuardedClient
+from .violations import ContractViolation, raise_found, secret_fields, strings_in
 
 CLOCK_SKEW = 60.0  # seconds the target's clock may differ from ours
 
@@ -50,57 +50,6 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # USR-4: what never changes about a created user, compared wherever the user appears (any read, any role)
 USER_FIXED = ("username", "createdBy", "createdAt", "isLocal")
 RENEW_MARGIN = 0.2  # renew a token when less than this share of its lifetime is left
-
-
-class ContractViolation(AssertionError):
-    """A contract rule does not hold. Carries, as fields, the rules it breaks (none: a failure of the API
-    that no CONTRACT rule names), the operation, and the request and response that show it; the
-    message says what was expected and what came back. Reports, waivers and the gate read the fields.
-    A test that finds several raises them together (an ExceptionGroup): each is reported on its own."""
-
-    def __init__(
-        self,
-        rules: list[str] | tuple[str, ...] | str,
-        message: str,
-        *,
-        answer: httpx.Response | None = None,
-        operation: str | None = None,
-        request: tuple[str, str] | None = None,
-        status: int | None = None,
-    ) -> None:
-        self.rules = [rules] if isinstance(rules, str) else list(rules)
-        self.operation = operation
-        if answer is not None:
-            request = (answer.request.method, str(answer.request.url))
-            status = answer.status_code
-        self.request = request  # (method, URL): the request that shows the violation
-        self.status = status  # the status of its response
-        self.met_by: list[str] = []  # the rules a check named before a 5xx answer showed the violation is ERR-3's
-        super().__init__(f"[{', '.join(self.rules) or 'no contract rule'}] {message}")
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-def strings_in(value: Any) -> list[str]:
-    """Every string value of a JSON document, at any depth."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings_in(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings_in(item)]
-    return []
-
-
-def raise_found(found: list[ContractViolation], what: str) -> None:
-    """Raise what a check found: nothing, the one violation, or all of them together (an ExceptionGroup
-    whose every violation is reported on its own with its rules and evidence)."""
-    if len(found) == 1:
-        raise found[0]
-    if found:
-        raise ExceptionGroup(f"{len(found)} {what}", found)
 
 
 def instant(text: Any, what: str = "date-time", rule_id: str = "USR-4") -> datetime:
@@ -490,8 +439,6 @@ class Api:
             body = answer.json()
         except ValueError:
             return
-        from conformance.checks import secret_fields  # checks imports this module
-
         leaked = secret_fields(body)
         if self.redact.found_in(strings_in(body)):
             leaked.append("the value of a password, token or secret this run knows")
@@ -671,7 +618,7 @@ class Api:
     # -------------------------------------------------------------- cleanup
 
     def cleanup(self) -> list[str]:
-        """Delete everything in the ledger, then anything else carrying this run's tag. Returns problems."""
+        """Delete everything in the ledger; returns problems (`sweep.clean_up` then sweeps the run's tag)."""
         self.http.cleaning_up = True
         problems: list[str] = []
         deletes = [
@@ -680,14 +627,6 @@ class Api:
         ]
         for found in self.concurrently(*deletes):  # eight at a time: a remote target's latency, not their sum
             problems += found
-        if self.http.gone:
-            return problems  # no listing of a target that stopped answering: what is left is reported
-        try:
-            problems += sweep(self, self.ledger.run_tag).problems
-        except SweepError as exc:
-            problems.append(str(exc))
-        except pytest.skip.Exception as exc:
-            problems.append(f"the sweep of this run's tag stopped: {exc.msg}")
         return problems
 
     def delete_user(self, user_id: str, role: str) -> list[str]:

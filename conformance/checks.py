@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 import schemathesis
 
-from conformance.api import ContractViolation
+from .violations import ContractViolation, secret_fields
 
 # check name -> the rules it proves; filled by `contract_check`.
 CHECK_RULES: dict[str, tuple[str, ...]] = {}
 
-SECRET_FIELD = re.compile(r"password|secret|metricstore", re.IGNORECASE)
 USER_OPERATIONS = {"get_users", "get_user_by_id"}
 TENANT_OPERATIONS = {"get_tenants", "get_tenant_by_id", "create_tenant"}
 
@@ -55,20 +53,6 @@ def _json(response: Any) -> Any:
         return json.loads(response.content or b"null")
     except (ValueError, UnicodeDecodeError):
         return ...
-
-
-def secret_fields(value: Any, path: str = "$") -> list[str]:
-    """JSON paths of every key named like a password, secret or metricStore, at any depth."""
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if SECRET_FIELD.search(str(key)):
-                found.append(f"{path}.{key}")
-            found += secret_fields(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += secret_fields(item, f"{path}[{index}]")
-    return found
 
 
 @contract_check("ERR-1")

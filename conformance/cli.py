@@ -39,13 +39,13 @@ from pathlib import Path
 
 import httpx
 
-from conformance.about import describe
-from conformance.api import Api
-from conformance.options import SUITE_DIR
-from conformance.render import compare, write_matrix, write_regression
-from conformance.results import read_summary
-from conformance.sweep import RUN_TAG, sweep
-from conformance.target import TAG_PREFIX, ConfigError, build_target
+from .about import describe
+from .api import Api
+from .options import SUITE_DIR
+from .render import compare, write_matrix, write_regression
+from .results import read_summary
+from .sweep import RUN_TAG, sweep
+from .target import TAG_PREFIX, ConfigError, build_target
 
 GATE_CANNOT_JUDGE = 3  # distinct from 1 (a new failure) and 2 (bad input)
 

@@ -32,13 +32,13 @@ from schemathesis.openapi.checks import (
     UnsupportedMethodResponse,
 )
 
-from conformance import lazy_coverage
-from conformance.api import ContractViolation
-from conformance.guard import SAFE_METHODS, Guard, Refused
-from conformance.results import operation_of
-from conformance.transport import GuardedClient, SchemathesisTransport, install
-from specs import load_spec
-from strategies import emails, filter_by, pagination, tenants
+from ..specs import load_spec
+from ..strategies import emails, filter_by, pagination, tenants
+from . import lazy_coverage
+from .api import ContractViolation
+from .guard import SAFE_METHODS, Guard, Refused
+from .operations import operation_of
+from .transport import GuardedClient, SchemathesisTransport, install
 
 EMAIL_PATTERN = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$")
 TENANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]$")

@@ -1,6 +1,6 @@
 """Start the embedded reference server as a separate process: the default target when none is given.
 
-The suite talks to it over HTTP like to any other target; it is started with `python -m reference`
+The suite talks to it over HTTP like to any other target; it is started with `python -m runai_conformance.reference`
 and never imported.
 """
 
@@ -15,9 +15,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.target import ConfigError
+from .target import ConfigError
 
 START_DEADLINE = 30.0
+REFERENCE_MODULE = f"{__name__.split('.')[0]}.reference"  # beside this package, run as a program
 
 
 @dataclass
@@ -39,14 +40,14 @@ class EmbeddedServer:
 
 
 def start_embedded(extra_args: tuple[str, ...] = ()) -> EmbeddedServer:
-    """`python -m reference` on a free loopback port; returns once its ready line says where."""
+    """`python -m runai_conformance.reference` on a free loopback port; returns once its ready line says where."""
     workdir = tempfile.TemporaryDirectory(prefix="runai-conformance-")
     credentials = Path(workdir.name) / "credentials.toml"
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "reference",
+            REFERENCE_MODULE,
             "--host",
             "127.0.0.1",
             "--port",

@@ -15,10 +15,12 @@ from urllib.parse import urlparse
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from conformance.rules import rules
-from conformance.target import PROFILES
+from .rules import rules
+from .target import PROFILES
 
 SUITE_DIR = Path(__file__).resolve().parent
+SUITE_PACKAGE = __name__.rpartition(".")[0]  # runai_conformance.conformance: the suite's tests and plugin
+ROOT_PACKAGE = SUITE_PACKAGE.partition(".")[0]  # runai_conformance: the one import name the distribution adds
 NO_VERDICT = 4  # the exit of a run that gives no verdict: it could not start, stopped early, or proved nothing
 STATE = pytest.StashKey["RunState"]()
 REPORTS = pytest.StashKey["RunReports"]()
@@ -166,9 +168,16 @@ def option(config: pytest.Config, name: str) -> Any:
     return value if value is not None else os.environ.get(ENV[name])
 
 
+def name_the_suite(config: pytest.Config) -> None:
+    """`pytest --pyargs runai_conformance` runs the suite: the distribution's tests are those of its
+    `conformance` subpackage, which is what pytest is given to collect."""
+    if getattr(config.option, "pyargs", False):
+        config.args[:] = [SUITE_PACKAGE if arg == ROOT_PACKAGE else arg for arg in config.args]
+
+
 def is_suite_run(config: pytest.Config) -> bool:
     """Whether this pytest run collects the conformance suite: `pytest conformance[/…]` by path, or
-    `pytest --pyargs conformance[.test_auth]` by module name, as an installed copy is named."""
+    `pytest --pyargs runai_conformance[.conformance.test_auth]` by module name, as an installed copy is named."""
     pyargs = bool(getattr(config.option, "pyargs", False))
     for arg in config.args:
         name = arg.split("::")[0]

@@ -15,7 +15,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,46 +24,34 @@ import pytest
 from _pytest.junitxml import xml_key
 from hypothesis import settings
 
-from conformance import reporting
-from conformance.about import describe
-from conformance.api import Api, Ledger, Tokens
-from conformance.launcher import EmbeddedServer, start_embedded
-from conformance.network import describe_tls_failure
-from conformance.options import (
+from . import reporting
+from .about import describe
+from .api import Api, Ledger, Tokens
+from .launcher import start_embedded
+from .network import describe_tls_failure
+from .operations import operations
+from .options import (
     NO_VERDICT,
     REPORTS,
     STATE,
     SUITE_DIR,
     concurrency,
     is_suite_run,
+    name_the_suite,
     option,
     pytest_addoption,  # noqa: F401  (the options, registered through this entry-point module)
     register_hypothesis_profiles,
     register_markers,
 )
-from conformance.redact import Redactor
-from conformance.reporting import RunReports, redact_report_files, write_reports
-from conformance.results import RESULT_FILES, operations
-from conformance.secret import bearer
-from conformance.shrinking import set_shrink_budget
-from conformance.sweep import SweepError, sweep
-from conformance.target import PROFILES, ConfigError, Target, build_target, new_run_tag
-from conformance.transport import GuardedClient
-from conformance.waivers import load_waivers
-
-
-@dataclass
-class RunState:
-    """Everything one conformance run holds: built once, torn down at the end of the session."""
-
-    target: Target
-    api: Api
-    redact: Redactor
-    embedded: EmbeddedServer | None = None
-    seed: int = 0
-    cleanup_problems: list[str] = field(default_factory=list)
-    closed: bool = False
-
+from .reporting import RunReports, redact_report_files, write_reports
+from .results import RESULT_FILES
+from .secret import bearer
+from .shrinking import set_shrink_budget
+from .state import RunState
+from .sweep import SweepError, clean_up, sweep
+from .target import PROFILES, ConfigError, Target, build_target, new_run_tag
+from .transport import GuardedClient
+from .waivers import load_waivers
 
 # ------------------------------------------------------------------------------ configure
 
@@ -134,7 +122,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """The run's concurrency (--concurrency, or its default by where the target is) becomes pytest-xdist's
-    workers, before pytest-xdist reads them; an explicit -n wins."""
+    workers, before pytest-xdist reads them; an explicit -n wins. `--pyargs runai_conformance` names the suite."""
+    name_the_suite(config)
     if hasattr(config, "workerinput") or not is_suite_run(config) or config.option.collectonly:
         return
     if getattr(config.option, "numprocesses", None) is not None or not config.pluginmanager.hasplugin("xdist"):
@@ -478,7 +467,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     test proving a rule answers to it by name, before -k and -m select: `-k USR-8`, `-m USR-8`."""
     if not is_suite_run(config):
         return
-    from conformance.fuzz import COMMON_RULES, FUZZ_RULES, operation_ids
+    from .fuzz import COMMON_RULES, FUZZ_RULES, operation_ids
 
     by_label = operation_ids()
     for item in items:
@@ -563,7 +552,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     swept: list[dict[str, Any]] = []
     try:
         if not state.target.read_only and controller is None:  # (a controller created nothing itself)
-            state.cleanup_problems = state.api.cleanup()
+            state.cleanup_problems = clean_up(state.api)
         elif not state.target.read_only:  # but its workers did, and one may have ended without its cleanup
             swept = controller.sweep_unreported(state)
     except KeyboardInterrupt:  # Ctrl-C during the cleanup: what is left is reported with its sweep command

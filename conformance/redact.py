@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from conformance.secret import Secret
+from .secret import Secret
 
 MASK = "[REDACTED]"
 SECRET_KEYS = r"[a-z]*_?password|[a-z]*_?secret|accessToken|token"  # the JSON keys whose string value is a secret

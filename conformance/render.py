@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.about import describe
+from .about import describe
 
 COLOURS = {
     "passed": ("#1e7b34", "#e3f4e7"),

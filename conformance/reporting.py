@@ -9,34 +9,31 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from hypothesis.errors import Flaky
 
-from conformance.api import ContractViolation
-from conformance.guard import Refused
-from conformance.options import NO_VERDICT, REPORTS, STATE, option
-from conformance.redact import Redactor
-from conformance.render import write_matrix
-from conformance.results import (
+from .api import ContractViolation
+from .guard import Refused
+from .operations import operation_of, operations
+from .options import NO_VERDICT, REPORTS, STATE, option
+from .redact import Redactor
+from .render import write_matrix
+from .results import (
     EVIDENCE_LIMIT,
     STATUS_ORDER,
     Completion,
     Recorder,
     allure_environment,
-    operation_of,
-    operations,
     summary,
     write_summary,
 )
-from conformance.rules import family, rules
-from conformance.shrinking import watching_shrinks
-from conformance.transport import ServerErrors
-from conformance.waivers import Waiver, applicable
-
-if TYPE_CHECKING:
-    from conformance.plugin import RunState
+from .rules import family, rules
+from .shrinking import watching_shrinks
+from .state import RunState
+from .transport import ServerErrors
+from .waivers import Waiver, applicable
 
 
 @dataclass

@@ -30,55 +30,21 @@ names (`unattributed`: an undeclared method answered wrongly, a crash of a test)
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from conformance.about import describe, identity
-from conformance.rules import family, rules
-from conformance.waivers import Waiver
-from specs import load_spec
+from ..specs import load_spec
+from .about import describe, identity
+from .operations import operations
+from .rules import family, rules
+from .waivers import Waiver
 
 RESULT_FILES = ("summary.json", "matrix.html", "matrix.md")  # one run's verdict; cleared when the next starts
-TOKEN_OPERATION = "token_grant"  # POST /api/v1/token: the platform's, not in the merged spec
 STATUS_ORDER = ("failed", "waived", "passed", "skipped", "not-run")
 EVIDENCE_LIMIT = 4000
-
-
-@cache
-def _templates() -> list[tuple[str, re.Pattern[str], str]]:
-    spec = load_spec()
-    found = []
-    for path, item in spec["paths"].items():
-        pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "/?$")
-        for method, op in item.items():
-            if isinstance(op, dict) and "operationId" in op:
-                found.append((method.upper(), pattern, op["operationId"]))
-    # literal segments first: /api/v1/users/count before /api/v1/users/{userId}
-    return sorted(found, key=lambda t: t[1].pattern.count("[^/]+"))
-
-
-def operations() -> list[str]:
-    """Every operationId of the merged spec, in spec order, then the token endpoint."""
-    spec = load_spec()
-    ops = [op["operationId"] for item in spec["paths"].values() for op in item.values() if isinstance(op, dict)]
-    return [*ops, TOKEN_OPERATION]
-
-
-def operation_of(method: str, url: str) -> str | None:
-    """The operationId a request is for, or None when the spec has no such operation."""
-    path = urlparse(url).path if "://" in url else url.split("?")[0]
-    if method.upper() == "POST" and path.rstrip("/").endswith("/api/v1/token"):
-        return TOKEN_OPERATION
-    for verb, pattern, op in _templates():
-        if verb == method.upper() and pattern.match(path):
-            return op
-    return None
 
 
 def spec_info() -> dict[str, Any]:

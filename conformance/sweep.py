@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
-from conformance.target import TAG_PREFIX, ConfigError
-from strategies.pagination import MAX_LIMIT
+from ..strategies.pagination import MAX_LIMIT
+from .target import TAG_PREFIX, ConfigError
 
 if TYPE_CHECKING:
-    from conformance.api import Api
+    from .api import Api
 
 RUN_TAG = re.compile(rf"^{re.escape(TAG_PREFIX)}[0-9a-f]{{8}}$")
 TAGGED_NAME = re.compile(rf"^{re.escape(TAG_PREFIX)}[0-9a-f]{{8}}-")
@@ -142,3 +143,18 @@ def sweep(
             if on_deleted is not None:
                 on_deleted(item)
     return result
+
+
+def clean_up(api: Api) -> list[str]:
+    """The end of a run: delete everything in its ledger, then anything else carrying its tag. Returns
+    problems; a target that stopped answering gets no listing (what is left is reported)."""
+    problems = api.cleanup()
+    if api.http.gone:
+        return problems
+    try:
+        problems += sweep(api, api.ledger.run_tag).problems
+    except SweepError as exc:
+        problems.append(str(exc))
+    except pytest.skip.Exception as exc:
+        problems.append(f"the sweep of this run's tag stopped: {exc.msg}")
+    return problems

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from conformance.network import NETWORK_KEYS, Network, NetworkError, load_network
-from conformance.secret import Secret
+from .network import NETWORK_KEYS, Network, NetworkError, load_network
+from .secret import Secret
 
 ROLES = ("operator", "admin", "viewer", "peer")
 GRANTS = ("client_credentials", "app_token")  # how a role's client id and secret become a token

@@ -15,10 +15,18 @@ from typing import Any
 
 import pytest
 
-from conformance.api import CLOCK_SKEW, Api, ContractViolation, Secret, access_token, jwt_claims, raise_found
-from conformance.fuzz import operation_ids
-from conformance.rules import rule
-from conformance.secret import bearer
+from runai_conformance.conformance.api import (
+    CLOCK_SKEW,
+    Api,
+    ContractViolation,
+    Secret,
+    access_token,
+    jwt_claims,
+    raise_found,
+)
+from runai_conformance.conformance.fuzz import operation_ids
+from runai_conformance.conformance.rules import rule
+from runai_conformance.conformance.secret import bearer
 
 OPERATIONS = sorted(operation_ids().items(), key=lambda kv: kv[1])
 MAX_EXPIRY_WAIT = 20.0  # seconds the expired-token test waits for a short-lived token to expire

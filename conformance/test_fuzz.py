@@ -13,9 +13,9 @@ import pytest
 from hypothesis import reject
 from schemathesis.core.failures import FailureGroup
 
-from conformance import checks  # noqa: F401  (registers the contract checks with Schemathesis)
-from conformance.api import WRITE_METHODS, Api, ContractViolation, Secret, access_token
-from conformance.fuzz import (
+from runai_conformance.conformance import checks  # noqa: F401  (registers the contract checks with Schemathesis)
+from runai_conformance.conformance.api import WRITE_METHODS, Api, ContractViolation, Secret, access_token
+from runai_conformance.conformance.fuzz import (
     OPERATION_RULES,
     is_negative,
     load_schema,
@@ -24,9 +24,9 @@ from conformance.fuzz import (
     rules_of,
     send_through,
 )
-from conformance.guard import SAFE_METHODS
-from conformance.redact import curl
-from conformance.secret import bearer
+from runai_conformance.conformance.guard import SAFE_METHODS
+from runai_conformance.conformance.redact import curl
+from runai_conformance.conformance.secret import bearer
 
 schema = load_schema()
 

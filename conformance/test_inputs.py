@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conformance.api import Api, ContractViolation, access_token, raise_found
-from conformance.fuzz import tag_email, tag_tenant_name
-from conformance.rules import rule
-from strategies.emails import MAX_LENGTH, emails, invalid_emails, pattern_breaking_emails
-from strategies.tenants import invalid_tenant_names, tenant_names
+from runai_conformance.conformance.api import Api, ContractViolation, access_token, raise_found
+from runai_conformance.conformance.fuzz import tag_email, tag_tenant_name
+from runai_conformance.conformance.rules import rule
+from runai_conformance.strategies.emails import MAX_LENGTH, emails, invalid_emails, pattern_breaking_emails
+from runai_conformance.strategies.tenants import invalid_tenant_names, tenant_names
 
 TAG_ROOM = 14  # "rcf-xxxxxxxx-": what tagging adds to a name
 

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.api import Api, ContractViolation, instant, raise_found
-from conformance.rules import rule
-from strategies import filter_by, pagination
-from strategies.filter_by import iso_8601_forms
-from strategies.pagination import MAX_LIMIT
+from runai_conformance.conformance.api import Api, ContractViolation, instant, raise_found
+from runai_conformance.conformance.rules import rule
+from runai_conformance.strategies import filter_by, pagination
+from runai_conformance.strategies.filter_by import iso_8601_forms
+from runai_conformance.strategies.pagination import MAX_LIMIT
 
 # Mixed case on purpose: strings compare by character (`J` < `g`), `==` is exact, only `=@` may fold case.
 NAMES = ["alpha", "bravo.two", "charlie+3", "delta_four", "echo-5", "foxtrot%6", "golf", "hotel.india", "Juliet-KILO"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from conformance.api import Api, ContractViolation
-from conformance.rules import rule
+from runai_conformance.conformance.api import Api, ContractViolation
+from runai_conformance.conformance.rules import rule
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from conformance.api import (
+from runai_conformance.conformance.api import (
     CLOCK_SKEW,
     Api,
     ContractViolation,
@@ -48,10 +48,10 @@ from conformance.api import (
     instant,
     jwt_claims,
 )
-from conformance.rules import rule as contract_rule
-from conformance.secret import secret
-from strategies import emails, passwords
-from strategies import tenants as tenant_names
+from runai_conformance.conformance.rules import rule as contract_rule
+from runai_conformance.conformance.secret import secret
+from runai_conformance.strategies import emails, passwords
+from runai_conformance.strategies import tenants as tenant_names
 
 MACHINES = itertools.count()
 SECRET_KEY = re.compile(r"password|secret", re.IGNORECASE)

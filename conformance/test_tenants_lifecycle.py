@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from conformance.api import Api, ContractViolation, Secret
-from conformance.checks import secret_fields
-from conformance.rules import rule
+from runai_conformance.conformance.api import Api, ContractViolation, Secret
+from runai_conformance.conformance.checks import secret_fields
+from runai_conformance.conformance.rules import rule
 
 UNLIKELY_TENANT_ID = 2147483000  # read-only probes only: never sent to a delete
 INT32_MAX = 2**31 - 1

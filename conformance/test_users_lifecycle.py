@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from conformance.api import Api, ContractViolation, Secret, access_token, instant, jwt_claims
-from conformance.rules import rule
-from conformance.secret import secret
+from runai_conformance.conformance.api import Api, ContractViolation, Secret, access_token, instant, jwt_claims
+from runai_conformance.conformance.rules import rule
+from runai_conformance.conformance.secret import secret
 
 pytestmark = pytest.mark.usefixtures("writable")
 CLOCK_SKEW = timedelta(seconds=30)  # tolerated difference between the target's clock and ours

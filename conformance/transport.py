@@ -30,11 +30,11 @@ import pytest
 from schemathesis.core.transport import Response as SchemathesisResponse
 from schemathesis.transport.requests import RequestsTransport
 
-from conformance.guard import SAFE_METHODS, Guard, Ledger, Refused, ids_in, normal_id, path_segments
-from conformance.network import Network
-from conformance.redact import Redactor
-from conformance.results import TOKEN_OPERATION, operation_of
-from conformance.secret import reveal
+from .guard import SAFE_METHODS, Guard, Ledger, Refused, ids_in, normal_id, path_segments
+from .network import Network
+from .operations import TOKEN_OPERATION, operation_of
+from .redact import Redactor
+from .secret import reveal
 
 PROGRESS_EVERY = 30.0  # seconds between progress lines of one long test
 

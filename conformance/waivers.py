@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from conformance.rules import rules
-from conformance.target import ConfigError
+from .rules import rules
+from .target import ConfigError
 
 FIELDS = {"rule", "operation", "reason", "link", "expires"}
 

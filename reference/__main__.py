@@ -1,4 +1,4 @@
-"""python -m reference: run the embedded Run:ai Users and Tenants reference server."""
+"""python -m runai_conformance.reference: run the embedded Run:ai Users and Tenants reference server."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reference.app import TOKEN_ANSWERS
-from reference.faults import FAULTS, Faults, UnknownFault
-from reference.server import credentials_toml, listening_socket, make_app, seed_foreign
-from reference.store import Store, StoreError
+from .app import TOKEN_ANSWERS
+from .faults import FAULTS, Faults, UnknownFault
+from .server import credentials_toml, listening_socket, make_app, seed_foreign
+from .store import Store, StoreError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m runai_conformance.reference", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port (the ready line says which)")
     parser.add_argument(

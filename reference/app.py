@@ -32,10 +32,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from reference import tokens
-from reference.faults import Faults
-from reference.store import Conflict, Store, now_iso
-from specs import load_spec
+from ..specs import load_spec
+from . import tokens
+from .faults import Faults
+from .store import Conflict, Store, now_iso
 
 # The deprecated `filter` parameter is part of the contract (LIST-8); openapi-core warns on every use.
 warnings.filterwarnings("ignore", message="filter parameter is deprecated")

@@ -14,9 +14,9 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from reference.app import ReferenceApp
-from reference.faults import Faults
-from reference.store import Store
+from .app import ReferenceApp
+from .faults import Faults
+from .store import Store
 
 # Resources "other people" own on a shared staging: untagged, or near misses of a run tag
 # (`rcf-` + exactly 8 hex digits + `-`). A safety audit proves the suite never touches them.
@@ -118,7 +118,7 @@ _seed_foreign = seed_foreign  # running()'s keyword argument of that name hides 
 def credentials_toml(store: Store, url: str) -> str:
     """The suite's credentials file for this server: its URL and one client per role."""
     lines = [
-        "# Written by python -m reference --credentials-out: the seeded clients of this server.",
+        "# Written by python -m runai_conformance.reference --credentials-out: the seeded clients of this server.",
         "[target]",
         f'url = "{url}"',
         "",

@@ -1,7 +1,7 @@
 """Merge the published per-operation OpenAPI pages into one document and apply the overlays.
 
-    python -m specs.merge            # write specs/runai.json
-    python -m specs.merge --check    # exit 1 when specs/runai.json is not what the merge makes
+    python -m runai_conformance.specs.merge            # write specs/runai.json
+    python -m runai_conformance.specs.merge --check    # exit 1 when specs/runai.json is not what the merge makes
 
 Each page in `specs/sources/` holds complete single-operation OpenAPI 3.0.3 documents in
 ```json fences. Identical definitions merge into one; two different definitions under one
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from specs import OVERLAYS_DIR, SOURCES_DIR, SPEC_PATH
+from . import OVERLAYS_DIR, SOURCES_DIR, SPEC_PATH
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -202,7 +202,7 @@ def merge_fragments(fragments: list[Fragment]) -> dict[str, Any]:
     merged["info"] = {
         "title": first.get("info", {}).get("title", "merged"),
         "version": "+".join(f"{Path(page).stem}" for page in versions),
-        "description": "Merged by `python -m specs.merge` from the published pages "
+        "description": "Merged by `python -m runai_conformance.specs.merge` from the published pages "
         + ", ".join(sorted(versions))
         + ". Generated file: do not edit.",
     }
@@ -368,7 +368,9 @@ def operations(doc: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m specs.merge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m runai_conformance.specs.merge", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--sources", type=Path, default=SOURCES_DIR, help="folder of published pages (*.md)")
     parser.add_argument("--overlays", type=Path, default=OVERLAYS_DIR, help="folder of Overlay 1.0 files (*.yaml)")
     parser.add_argument("--out", type=Path, default=SPEC_PATH, help="the merged document to write")
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != text:
             print(
-                f"specs.merge: {args.out} is not what the merge makes from its sources; run: python -m specs.merge",
+                f"specs.merge: {args.out} is not what the merge makes from its sources; run: python -m runai_conformance.specs.merge",
                 file=sys.stderr,
             )
             return 1

@@ -12,11 +12,11 @@ import inspect
 import sys
 from pathlib import Path
 
-from conformance.checks import CHECK_RULES
-from conformance.fuzz import COMMON_RULES, FUZZ_RULES
-from conformance.rules import clauses, rules
-from conformance.target import PROFILES
-from reference.faults import FAULTS
+from runai_conformance.conformance.checks import CHECK_RULES
+from runai_conformance.conformance.fuzz import COMMON_RULES, FUZZ_RULES
+from runai_conformance.conformance.rules import clauses, rules
+from runai_conformance.conformance.target import PROFILES
+from runai_conformance.reference.faults import FAULTS
 from tests.suite.test_suite_catches_faults import CAUGHT_BY, CAUGHT_BY_MACHINES, STATEFUL
 
 ROOT = Path(__file__).resolve().parents[1]

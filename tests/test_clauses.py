@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks import CHECK_RULES
-from conformance.fuzz import COMMON_RULES, FUZZ_RULES
-from conformance.rules import Clause, clauses, context_quotes, rules
-from reference.faults import FAULTS
+from runai_conformance.conformance.checks import CHECK_RULES
+from runai_conformance.conformance.fuzz import COMMON_RULES, FUZZ_RULES
+from runai_conformance.conformance.rules import Clause, clauses, context_quotes, rules
+from runai_conformance.reference.faults import FAULTS
 from tests.suite.test_suite_catches_faults import CAUGHT_BY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def resolve(check: str, clause: Clause) -> str | None:
         fuzzed = {*COMMON_RULES, *(r for rules_of_op in FUZZ_RULES.values() for r in rules_of_op)}
         return None if clause.rule in fuzzed else f"{check} does not prove {clause.rule} on any operation"
     module_name, _, qualname = check.partition("::")
-    package = "conformance"
+    package = "runai_conformance.conformance"
     try:
         target: object = importlib.import_module(f"{package}.{module_name}")
         for part in qualname.split("."):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from specs import OVERLAYS_DIR, SOURCES_DIR, SPEC_PATH, load_spec
-from specs.merge import build, operations, render
+from runai_conformance.specs import OVERLAYS_DIR, SOURCES_DIR, SPEC_PATH, load_spec
+from runai_conformance.specs.merge import build, operations, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,11 @@ EXPECTED_OPERATIONS = {
 
 def run_merge(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "specs.merge", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "runai_conformance.specs.merge", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -47,7 +51,7 @@ def sources(tmp_path: Path) -> Path:
 
 
 def test_committed_spec_is_what_the_merge_makes() -> None:
-    assert SPEC_PATH.read_text(encoding="utf-8") == render(build()), "run: python -m specs.merge"
+    assert SPEC_PATH.read_text(encoding="utf-8") == render(build()), "run: python -m runai_conformance.specs.merge"
 
 
 def test_check_mode_reports_up_to_date_and_stale(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from reference import tokens
+from runai_conformance.reference import tokens
 
 PROBES: dict[str, Callable[[Api], None]] = {}
 SECRET_KEY = re.compile(r"password|secret|metricstore", re.IGNORECASE)

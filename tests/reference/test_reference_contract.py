@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reference.faults import FAULTS
-from reference.server import running
+from runai_conformance.reference.faults import FAULTS
+from runai_conformance.reference.server import running
 from tests.reference.probes import PROBES, Api
 
 CONTRACT_RULES = set(PROBES)

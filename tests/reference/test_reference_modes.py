@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reference import tokens
-from reference.server import FOREIGN_TENANTS, FOREIGN_USERS, running, seed_foreign
-from reference.store import Store
+from runai_conformance.reference import tokens
+from runai_conformance.reference.server import FOREIGN_TENANTS, FOREIGN_USERS, running, seed_foreign
+from runai_conformance.reference.store import Store
 from tests.reference.probes import payload_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,10 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def program(*args: str | Path) -> Iterator[str]:
-    """`python -m reference --port 0 ARGS` until its ready line, which it yields; SIGTERM on exit.
+    """`python -m runai_conformance.reference --port 0 ARGS` until its ready line, which it yields; SIGTERM on exit.
     (Not test_reference_server's helper: that module imports the suite, which is rewritten apart.)"""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference", "--port", "0", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "runai_conformance.reference", "--port", "0", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -191,10 +194,14 @@ def test_runai_token_answer_has_no_expires_in_and_takes_client_id() -> None:
 def test_bad_mode_options_are_refused() -> None:
     for args in (["--token-answer", "keycloak"], ["--token-bytes", "0"]):
         result = subprocess.run(
-            [sys.executable, "-m", "reference", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "runai_conformance.reference", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
-            "python -m reference: error"
+            "python -m runai_conformance.reference: error"
         )
     with pytest.raises(ValueError, match="token_answer"), running(token_answer="keycloak"):
         pass

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reference.faults import FAULTS
-from reference.server import running
+from runai_conformance.reference.faults import FAULTS
+from runai_conformance.reference.server import running
 from tests.suite.runner import client_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def server_process(*args: str | Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`python -m reference --port 0 ARGS`, until its ready line; stopped with SIGTERM on exit."""
+    """`python -m runai_conformance.reference --port 0 ARGS`, until its ready line; stopped with SIGTERM on exit."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference", "--port", "0", *map(str, args)],
+        [sys.executable, "-m", "runai_conformance.reference", "--port", "0", *map(str, args)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -105,7 +105,7 @@ def test_bad_db_gets_one_line(kind: str, tmp_path: Path) -> None:
         db = tmp_path / "no" / "such" / "ref.sqlite"
     before = db.read_bytes() if db.is_file() else None
     result = subprocess.run(
-        [sys.executable, "-m", "reference", "--port", "0", "--db", str(db)],
+        [sys.executable, "-m", "runai_conformance.reference", "--port", "0", "--db", str(db)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -119,7 +119,11 @@ def test_bad_db_gets_one_line(kind: str, tmp_path: Path) -> None:
 
 def test_list_faults_names_every_fault_with_its_rule() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "reference", "--list-faults"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "runai_conformance.reference", "--list-faults"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0
     listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
@@ -128,7 +132,11 @@ def test_list_faults_names_every_fault_with_its_rule() -> None:
 
 def test_unknown_fault_gets_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "reference", "--fault", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "runai_conformance.reference", "--fault", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert (
         result.returncode == 2 and result.stderr.strip() == "reference: error: unknown fault nope (see --list-faults)"

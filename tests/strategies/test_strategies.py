@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from conformance.redact import Redactor
-from specs import load_spec
-from strategies import emails, filter_by, pagination, passwords, tenants
+from runai_conformance.conformance.redact import Redactor
+from runai_conformance.specs import load_spec
+from runai_conformance.strategies import emails, filter_by, pagination, passwords, tenants
 
 SPEC = load_spec()
 SCHEMAS, PARAMETERS = SPEC["components"]["schemas"], SPEC["components"]["parameters"]
@@ -221,7 +221,7 @@ def test_bad_arguments_raise_a_clear_error(call) -> None:
 
 
 def _positive(path: str, method: str) -> st.SearchStrategy:
-    from conformance.fuzz import load_schema
+    from runai_conformance.conformance.fuzz import load_schema
 
     return load_schema()[path][method].as_strategy()
 

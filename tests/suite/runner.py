@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 
-from conformance.api import Api
-from conformance.guard import Guard, Ledger
-from conformance.network import Network
-from conformance.redact import Redactor
-from conformance.target import build_target
-from conformance.transport import GuardedClient
-from reference.server import RunningServer, credentials_toml, running
+from runai_conformance.conformance.api import Api
+from runai_conformance.conformance.guard import Guard, Ledger
+from runai_conformance.conformance.network import Network
+from runai_conformance.conformance.redact import Redactor
+from runai_conformance.conformance.sweep import clean_up
+from runai_conformance.conformance.target import build_target
+from runai_conformance.conformance.transport import GuardedClient
+from runai_conformance.reference.server import RunningServer, credentials_toml, running
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "20261122"  # fixed, so that what a self-test proves does not depend on the draw
@@ -79,11 +80,17 @@ def suite_args(credentials: Path, report_dir: Path) -> list[str]:
 
 
 def run_pytest(
-    *args: str, timeout: float = 120, command: Sequence[str] = PYTEST, cwd: Path = ROOT
+    *args: str,
+    timeout: float = 120,
+    command: Sequence[str] = PYTEST,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`pytest ARGS` in the project as a user types it (or another `command` started from `cwd`, as an
-    installed copy is), waited for, output captured."""
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    installed copy is), waited for, output captured; `env` adds to the environment."""
+    return subprocess.run(
+        [*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def start_suite(server: RunningServer, tmp: Path, *args: str) -> subprocess.Popen[str]:
@@ -108,10 +115,12 @@ def run_suite(
     grant: str | None = None,
     command: Sequence[str] = PYTEST,
     cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
 ) -> SuiteResult:
     """`pytest ARGS` (ARGS name the part of conformance/ to run) against `server`, reports in tmp/reports;
     the credentials file leaves out `drop_roles` and has `target_settings` (TOML lines) in its [target].
-    `command` and `cwd` start it another way (`runai-conformance run` of an installed copy, say)."""
+    `command` and `cwd` start it another way (`runai-conformance run` of an installed copy, say); `env` adds
+    to its environment."""
     tmp.mkdir(parents=True, exist_ok=True)
     creds = tmp / "credentials.toml"
     text = credentials_toml(server.store, server.url)
@@ -123,7 +132,7 @@ def run_suite(
         text = re.sub(rf"(?ms)^\[roles\.{role}\]\n.*?(?=^\[|\Z)", "", text)
     creds.write_text(text)
     report_dir = tmp / "reports"
-    done = run_pytest(*suite_args(creds, report_dir), *args, timeout=timeout, command=command, cwd=cwd)
+    done = run_pytest(*suite_args(creds, report_dir), *args, timeout=timeout, command=command, cwd=cwd, env=env)
     result = SuiteResult(done.returncode, done.stdout + done.stderr, report_dir)
     junit = report_dir / "junit.xml"
     if junit.exists():
@@ -175,7 +184,7 @@ def suite_api(server: RunningServer, tmp: Path, profile: str = "ci") -> Iterator
         try:
             yield api
         finally:
-            api.cleanup()
+            clean_up(api)
 
 
 def tagged_leftovers(server: RunningServer) -> list[str]:

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from conformance import lazy_coverage
-from conformance.cli import main as cli
-from conformance.fuzz import load_schema
-from conformance.options import REMOTE_CONCURRENCY, concurrency
-from conformance.plugin import balanced
-from reference.server import NetworkModes
+from runai_conformance.conformance import lazy_coverage
+from runai_conformance.conformance.cli import main as cli
+from runai_conformance.conformance.fuzz import load_schema
+from runai_conformance.conformance.options import REMOTE_CONCURRENCY, concurrency
+from runai_conformance.conformance.plugin import balanced
+from runai_conformance.reference.server import NetworkModes
 from tests.suite.runner import reference, run_suite, start_suite, tagged_leftovers
 
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.guard import Guard, Ledger, Refused, tenant_readings
-from conformance.redact import Redactor
-from conformance.secret import Secret, bearer
-from conformance.transport import GuardedClient
+from runai_conformance.conformance.guard import Guard, Ledger, Refused, tenant_readings
+from runai_conformance.conformance.redact import Redactor
+from runai_conformance.conformance.secret import Secret, bearer
+from runai_conformance.conformance.transport import GuardedClient
 
 OURS_USER = "5f0c7a3e-0000-4000-8000-00000000abcd"
 OURS_TENANT = 41

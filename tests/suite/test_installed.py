@@ -1,8 +1,10 @@
 """The suite as its users have it: a wheel built from this checkout, installed into a fresh virtual
 environment outside it, run from an empty directory as `runai-conformance run` and as
-`pytest --pyargs conformance`. Both give the checkout's verdicts, rule for rule, name the rule of a
+`pytest --pyargs runai_conformance`. Both give the checkout's verdicts, rule for rule, name the rule of a
 planted fault, and the README's remote-staging line (TLS, workers) runs with nothing else installed.
-`--version` and every report header say what the merged spec and the contract are."""
+`--version` and every report header say what the merged spec and the contract are. The wheel adds one
+import name, and stand-ins for the unrelated index packages named like our folders, installed first, are
+neither imported by the suite nor overwritten by it."""
 
 from __future__ import annotations
 
@@ -16,15 +18,20 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from reference.faults import FAULTS
-from reference.server import credentials_toml
+from runai_conformance.reference.faults import FAULTS
+from runai_conformance.reference.server import credentials_toml
 from tests.suite.runner import ROOT, SuiteResult, reference, run_suite
 
-PACKAGED = ("pyproject.toml", "README.md", "specs", "conformance", "strategies", "reference")
+PACKAGED = ("pyproject.toml", "README.md", "runai_conformance", "specs", "conformance", "strategies", "reference")
+IMPORT_NAME = "runai_conformance"
+# Distributions on the public index with the names of the repository's folders (issue 38): installed first
+STANDINS = ("specs", "strategies", "conformance", "reference")
+STANDIN_LOG = "RUNAI_SELFTEST_STANDIN_LOG"  # where a stand-in notes that it was imported
 INSTALL_TIMEOUT = 900  # a fresh environment downloads every dependency once (pip's cache makes it quick after)
 
 
@@ -51,15 +58,48 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pip = (sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet")
             _run(*pip, "wheel", "--no-deps", "-w", str(home / "dist"), str(src))
             _run(sys.executable, "-m", "venv", str(home / "venv"))
+            standins = [standin_wheel(name, home / "standins") for name in STANDINS]
+            _run(
+                str(bin_dir / "python"),
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "--quiet",
+                "install",
+                *map(str, standins),
+            )
             wheel = next((home / "dist").glob("runai_conformance-*.whl"))
             _run(str(bin_dir / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet", "install", str(wheel))
             (home / "ready").touch()
     found = subprocess.run(
-        [str(bin_dir / "python"), "-c", "import conformance; print(conformance.__file__)"],
+        [str(bin_dir / "python"), "-c", f"import {IMPORT_NAME}.conformance as c; print(c.__file__)"],
         cwd=home, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert str(home / "venv") in found, f"the installed suite is not the one imported: {found}"
     return bin_dir
+
+
+def standin_wheel(name: str, where: Path) -> Path:
+    """A wheel of an unrelated distribution whose one package is `name`: it notes each import of itself in
+    the file $RUNAI_SELFTEST_STANDIN_LOG names, and says it is the stand-in."""
+    where.mkdir(exist_ok=True)
+    wheel = where / f"{name}-0.0.1-py3-none-any.whl"
+    info = f"{name}-0.0.1.dist-info"
+    files = {
+        f"{name}/__init__.py": (
+            "import os\n"
+            f"STANDIN = {name!r}\n"
+            f"if os.environ.get({STANDIN_LOG!r}):\n"
+            f"    open(os.environ[{STANDIN_LOG!r}], 'a').write({name!r} + '\\n')\n"
+        ),
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0.1\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: selftest\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+        archive.writestr(f"{info}/RECORD", "".join(f"{path},,\n" for path in [*files, f"{info}/RECORD"]))
+    return wheel
 
 
 def _run(*command: str) -> None:
@@ -71,7 +111,7 @@ def starts(venv: Path) -> dict[str, tuple[str, ...]]:
     """The two ways an installed copy is started."""
     return {
         "runai-conformance run": (str(venv / "runai-conformance"), "run"),
-        "pytest --pyargs conformance": (str(venv / "python"), "-m", "pytest", "--pyargs", "conformance"),
+        f"pytest --pyargs {IMPORT_NAME}": (str(venv / "python"), "-m", "pytest", "--pyargs", IMPORT_NAME),
     }
 
 
@@ -94,15 +134,26 @@ def test_installed_copy_is_green_from_an_empty_directory_with_the_checkouts_verd
 ) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
+    imported = tmp_path / "standins-imported"
     with reference() as server:
         checkout = run_suite(server, tmp_path / "checkout", "conformance", "--profile", "smoke")
         installed = {
-            how: run_suite(server, tmp_path / how.split()[0], "--profile", "smoke", command=command, cwd=empty)
+            how: run_suite(
+                server,
+                tmp_path / how.split()[0],
+                "--profile",
+                "smoke",
+                command=command,
+                cwd=empty,
+                env={STANDIN_LOG: str(imported)},
+            )
             for how, command in starts(venv).items()
         }
     assert checkout.returncode == 0 and checkout.passed, checkout.output[-3000:]
     version = version_lines(str(venv / "runai-conformance"))
-    assert version == version_lines(sys.executable, "-m", "conformance.cli"), "the wheel says another version"
+    assert version == version_lines(sys.executable, "-m", "runai_conformance.conformance.cli"), (
+        "the wheel says another version"
+    )
     for how, result in installed.items():
         assert result.returncode == 0, f"{how}:\n{result.output[-3000:]}"
         assert statuses(result) == statuses(checkout), how
@@ -117,6 +168,22 @@ def test_installed_copy_is_green_from_an_empty_directory_with_the_checkouts_verd
         assert all(f'value="{line}"' in junit for line in version), how
     # the reports went where --report-dir said: nothing beside the run but pytest's and Hypothesis' caches
     assert {p.name for p in empty.iterdir()} <= {".pytest_cache", ".hypothesis"}
+    # the unrelated packages named like our folders, installed before the suite, were never imported by it
+    assert not imported.exists(), imported.read_text()
+
+
+def test_the_wheel_adds_one_import_name_and_leaves_packages_named_like_its_folders_alone(venv: Path) -> None:
+    wheel = next(venv.parent.parent.glob("dist/runai_conformance-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        record = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+        listed = [line.split(",")[0] for line in archive.read(record).decode().splitlines() if line]
+    top = {path.split("/")[0] for path in listed if not path.split("/")[0].endswith(".dist-info")}
+    assert top == {IMPORT_NAME}, f"the wheel adds the top-level names {sorted(top)}"
+    assert {f"{IMPORT_NAME}/{folder}/__init__.py" for folder in STANDINS} <= set(listed)
+    # each stand-in installed first is still itself, beside the suite
+    probe = "; ".join(f"import {n}; print({n}.STANDIN)" for n in STANDINS)
+    done = subprocess.run([str(venv / "python"), "-c", probe], capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.stdout.split() == list(STANDINS), done.stdout + done.stderr
 
 
 def test_installed_copy_is_red_naming_the_rule_of_a_planted_fault(venv: Path, tmp_path: Path) -> None:
@@ -185,7 +252,7 @@ def test_version_says_what_the_merged_spec_and_the_contract_say() -> None:
     rules = tomllib.loads((ROOT / "conformance" / "rules.toml").read_text())["rules"]
     package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     overlays = ", ".join(f"{o['file'].removesuffix('.yaml')} ({o['rule']})" for o in spec["x-runai-overlays"])
-    assert version_lines(sys.executable, "-m", "conformance.cli") == [
+    assert version_lines(sys.executable, "-m", "runai_conformance.conformance.cli") == [
         f"runai-conformance {package}",
         f"spec: Users {by_page['users']}, Tenant {by_page['tenant']} (merged document {spec['info']['version']})",
         f"contract: sha256:{contract} ({len(rules)} rules)",

@@ -1,5 +1,5 @@
 """A run that proves nothing never passes: whatever way the suite is started (`pytest conformance` in a
-checkout, with workers, `runai-conformance run`, `pytest --pyargs conformance` from another directory),
+checkout, with workers, `runai-conformance run`, `pytest --pyargs runai_conformance` from another directory),
 a run that cannot build its state, or whose every test is skipped, exits non-zero with one line that
 says why, and its summary is incomplete, so no gate passes on it."""
 
@@ -17,8 +17,8 @@ from tests.suite.runner import PYTEST, ROOT, assert_one_line, reference, run_pyt
 STARTS = {
     "pytest conformance": ((*PYTEST, "conformance"), False),
     "pytest conformance -n 2": ((*PYTEST, "conformance", "-n", "2"), False),
-    "runai-conformance run": ((sys.executable, "-m", "conformance.cli", "run"), True),
-    "pytest --pyargs conformance": ((*PYTEST, "--pyargs", "conformance"), True),
+    "runai-conformance run": ((sys.executable, "-m", "runai_conformance.conformance.cli", "run"), True),
+    "pytest --pyargs runai_conformance": ((*PYTEST, "--pyargs", "runai_conformance"), True),
 }
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main as cli
-from reference.server import NetworkModes, credentials_toml
+from runai_conformance.conformance.cli import main as cli
+from runai_conformance.reference.server import NetworkModes, credentials_toml
 from tests.suite.runner import reference, run_suite, start_suite, tagged_leftovers
 
 

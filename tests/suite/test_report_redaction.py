@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.redact import MASK, Redactor
-from conformance.render import compare
-from conformance.reporting import redact_report_files
-from conformance.results import read_summary
+from runai_conformance.conformance.redact import MASK, Redactor
+from runai_conformance.conformance.render import compare
+from runai_conformance.conformance.reporting import redact_report_files
+from runai_conformance.conformance.results import read_summary
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
 CLIENT_SECRET = "s3cr3t-0f-the-admin-client-9f8e7d6c5b4a"

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conformance.about import describe
-from conformance.cli import chromium
-from conformance.cli import main as cli
-from conformance.render import compare
-from conformance.results import operation_of, operations
-from conformance.rules import rules
-from conformance.target import ConfigError
-from conformance.waivers import load_waivers
+from runai_conformance.conformance.about import describe
+from runai_conformance.conformance.cli import chromium
+from runai_conformance.conformance.cli import main as cli
+from runai_conformance.conformance.operations import operation_of, operations
+from runai_conformance.conformance.render import compare
+from runai_conformance.conformance.rules import rules
+from runai_conformance.conformance.target import ConfigError
+from runai_conformance.conformance.waivers import load_waivers
 from tests.suite.runner import SuiteResult, reference, run_suite
 
 PART = "conformance/test_users_lifecycle.py"  # where the planted USR-8 fault shows, quickly

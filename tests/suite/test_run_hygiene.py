@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from conformance import test_users_lifecycle as lifecycle
-from conformance.cli import main
-from reference.server import credentials_toml
+from runai_conformance.conformance import test_users_lifecycle as lifecycle
+from runai_conformance.conformance.cli import main
+from runai_conformance.reference.server import credentials_toml
 from tests.suite.runner import (
     ROOT,
     assert_one_line,
@@ -140,7 +140,7 @@ def test_refused_credentials_get_one_line(tmp_path: Path) -> None:
 
 
 def sweep_command(creds: Path) -> list[str]:
-    return [sys.executable, "-m", "conformance.cli", "sweep", "--credentials", str(creds)]
+    return [sys.executable, "-m", "runai_conformance.conformance.cli", "sweep", "--credentials", str(creds)]
 
 
 def test_sweep_removes_one_runs_leftovers_and_nothing_else(tmp_path: Path) -> None:

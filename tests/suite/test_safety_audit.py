@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from conformance.guard import path_segments, tenant_readings
-from reference.server import RunningServer, credentials_toml
+from runai_conformance.conformance.guard import path_segments, tenant_readings
+from runai_conformance.reference.server import RunningServer, credentials_toml
 from tests.suite.runner import ROOT, reference, run_suite, tagged_leftovers
 
 PIECE = 16  # the bar: no 16-character piece of a secret anywhere
@@ -149,7 +149,7 @@ def test_no_piece_of_a_secret_in_output_or_reports_whatever_the_flags(tmp_path: 
 
 def sweep(creds: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "conformance.cli", "sweep", "--credentials", str(creds), *args],
+        [sys.executable, "-m", "runai_conformance.conformance.cli", "sweep", "--credentials", str(creds), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -191,7 +191,7 @@ def test_sweep_refuses_bad_input_and_a_refused_token_in_one_line(tmp_path: Path)
             bad = sweep(creds, *args)
             assert bad.returncode == 2 and "Traceback" not in bad.stderr and "older-than" in bad.stderr, bad.stderr
         refused = subprocess.run(
-            [sys.executable, "-m", "conformance.cli", "sweep", "--target-url", server.url, "--token", "not.a.token",
+            [sys.executable, "-m", "runai_conformance.conformance.cli", "sweep", "--target-url", server.url, "--token", "not.a.token",
              "--all"],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from hypothesis import given
 
-from conformance.fuzz import EMAIL_PATTERN, TENANT_NAME_PATTERN, tag_email, tag_tenant_name
-from strategies.emails import emails, invalid_emails
-from strategies.tenants import invalid_tenant_names, tenant_names
+from runai_conformance.conformance.fuzz import EMAIL_PATTERN, TENANT_NAME_PATTERN, tag_email, tag_tenant_name
+from runai_conformance.strategies.emails import emails, invalid_emails
+from runai_conformance.strategies.tenants import invalid_tenant_names, tenant_names
 
 TAG = "rcf-0123abcd"
 

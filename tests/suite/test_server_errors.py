@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from conformance.api import Api, ContractViolation
-from conformance.cli import main as cli
-from conformance.guard import Refused
-from conformance.network import Network
-from conformance.reporting import with_server_errors
-from conformance.transport import GuardedClient, Throttled
-from reference.faults import FAULTS
+from runai_conformance.conformance.api import Api, ContractViolation
+from runai_conformance.conformance.cli import main as cli
+from runai_conformance.conformance.guard import Refused
+from runai_conformance.conformance.network import Network
+from runai_conformance.conformance.reporting import with_server_errors
+from runai_conformance.conformance.transport import GuardedClient, Throttled
+from runai_conformance.reference.faults import FAULTS
 from tests.suite.runner import mock_client, reference, run_suite
 
 USER = "/api/v1/users/1b4e28ba-2fa1-11d2-883f-0016d3cca427"

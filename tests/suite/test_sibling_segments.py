@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.fuzz import load_schema, rerouted
+from runai_conformance.conformance.fuzz import load_schema, rerouted
 from tests.suite.runner import reference, run_suite
 
 USER_BY_ID = "conformance/test_fuzz.py::test_operation_conforms::test_operation_conforms[GET /api/v1/users/{userId}]"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reference.faults import FAULTS
+from runai_conformance.reference.faults import FAULTS
 from tests.suite.runner import reference, run_suite, tagged_leftovers
 
 FUZZ = "conformance/test_fuzz.py"

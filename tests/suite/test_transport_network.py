@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from conformance import transport as transport_module
-from conformance.network import Network
-from conformance.transport import TargetGone, Throttled, throttled_for
+from runai_conformance.conformance import transport as transport_module
+from runai_conformance.conformance.network import Network
+from runai_conformance.conformance.transport import TargetGone, Throttled, throttled_for
 from tests.suite.runner import mock_client
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from hypothesis.errors import FlakyReplay, FlakyStrategyDefinition
 
-from conformance.api import ContractViolation
-from conformance.cli import main as cli
-from conformance.reporting import leaves
+from runai_conformance.conformance.api import ContractViolation
+from runai_conformance.conformance.cli import main as cli
+from runai_conformance.conformance.reporting import leaves
 from tests.suite.runner import ROOT, SuiteResult, reference, run_pytest, run_suite, start_suite, tagged_leftovers
 
 PART = "conformance/test_users_lifecycle.py"
