@@ -1,6 +1,14 @@
-"""Self-tests: the probe helpers get pytest's assertion rewriting, so their failures explain themselves."""
+"""Self-tests: the probe helpers get pytest's assertion rewriting, so their failures explain themselves; the
+suite runs they start write bytecode, as on a user's machine."""
+
+import os
 
 import pytest
+
+# Every suite run a self-test starts is a new process that imports the plugins (ours, Hypothesis',
+# Schemathesis', ...: some 300 modules whose assertions pytest rewrites). With bytecode written, the
+# rewritten modules are cached after the first run; without, each run spends ~3 s rewriting them again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 pytest.register_assert_rewrite("tests.reference.probes")
 
