@@ -22,6 +22,7 @@ import pytest
 from ..strategies.pagination import MAX_LIMIT
 from .guard import Guard, Ledger, Refused, normal_id
 from .network import NetworkError
+from .pacing import Pacer
 from .redact import Redactor, curl
 from .secret import Secret, bearer
 from .target import ConfigError, RoleCredentials, Target
@@ -333,6 +334,9 @@ class Api:
             guard=guard,
             redact=Redactor(target.secrets),
             network=target.network,
+            pacer=Pacer(target.pacing, cap=target.network.rate_limit, patience=target.network.patience)
+            if target.pacing
+            else None,
             base_url=target.url,
             follow_redirects=False,
             **network,

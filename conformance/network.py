@@ -1,6 +1,6 @@
 """How the run reaches a real control plane: TLS (a corporate CA, a client certificate, or no
 verification at all), a proxy, timeouts, a rate limit to be a good citizen on a shared staging, and
-how long to wait out a throttling gateway. Read from the credentials file's `[target]` table; the
+how long the run may wait out a throttling gateway (its patience). Read from the credentials file's `[target]` table; the
 one GuardedClient of the run (conformance/transport.py) applies it to every request: the suite's own,
 Schemathesis', and sweep's. httpx also honours the usual environment (HTTPS_PROXY, SSL_CERT_FILE)."""
 
@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-NETWORK_KEYS = ("ca_bundle", "client_cert", "client_key", "proxy", "verify", "timeout", "rate_limit")
+NETWORK_KEYS = ("ca_bundle", "client_cert", "client_key", "proxy", "verify", "timeout", "rate_limit", "patience")
 
 
 class NetworkError(Exception):
@@ -30,10 +30,10 @@ class Network:
     verify: bool = True  # false: accept any certificate (a warning is printed once)
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    rate_limit: float | None = None  # requests per second, at most
+    rate_limit: float | None = None  # requests per second, at most (the run paces itself below it when throttled)
+    patience: float = 900.0  # seconds the whole run may spend waiting out throttled answers and resets
     give_up_after: int = 3  # consecutive requests without an answer: the target stopped answering
-    throttle_retries: int = 5  # a throttled read or token grant is retried this often
-    throttle_max_wait: float = 60.0  # and never waits longer than this for one Retry-After
+    throttle_retries: int = 30  # and one request is sent again at most this often
 
     def client_options(self) -> dict[str, Any]:
         """The keyword arguments of httpx.Client that carry these settings."""
@@ -103,6 +103,10 @@ def load_network(table: dict[str, Any], where: str) -> Network:
             values["connect_timeout"] = values["read_timeout"] = _positive(timeout, f"{where}: timeout")
     if "rate_limit" in table:
         values["rate_limit"] = _positive(table["rate_limit"], f"{where}: rate_limit (requests per second)")
+    if "patience" in table:
+        values["patience"] = _positive(
+            table["patience"], f"{where}: patience (seconds of waiting on a throttling target)"
+        )
     return Network(**values)
 
 

@@ -22,6 +22,7 @@ SUITE_DIR = Path(__file__).resolve().parent
 SUITE_PACKAGE = __name__.rpartition(".")[0]  # runai_conformance.conformance: the suite's tests and plugin
 ROOT_PACKAGE = SUITE_PACKAGE.partition(".")[0]  # runai_conformance: the one import name the distribution adds
 NO_VERDICT = 4  # the exit of a run that gives no verdict: it could not start, stopped early, or proved nothing
+PARTIAL = 6  # the exit of a run some of whose selected rules got no verdict (unless --accept-partial)
 STATE = pytest.StashKey["RunState"]()
 REPORTS = pytest.StashKey["RunReports"]()
 ENV = {
@@ -63,6 +64,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="a run for a vendor report: it fails unless every rule ran and passed (a skipped, not-run or "
         "waived rule fails it, named)",
+    )
+    group.addoption(
+        "--accept-partial",
+        action="store_true",
+        default=False,
+        help="pass a run in which some selected rules got no verdict (a role missing, throttled past the "
+        "patience); without it such a run exits 6. summary.json and the reports record the acceptance",
     )
     group.addoption(
         "--shrink-seconds",

@@ -9,9 +9,11 @@ Registered through the `pytest11` entry point. It only acts on runs that collect
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable
@@ -107,7 +109,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"runai-conformance: {exc}") from None
     config.stash[REPORTS] = reports = RunReports(
-        report_dir, profile, waivers, certify=bool(config.getoption("certify"))
+        report_dir,
+        profile,
+        waivers,
+        certify=bool(config.getoption("certify")),
+        accept_partial=bool(config.getoption("accept_partial")),
     )
     if worker is None:  # the one process that records every test's report (xdist sends them here) and writes
         config.pluginmanager.register(reports, "runai-conformance-reports")
@@ -228,6 +234,7 @@ class XdistController:
             "credentials": str(credentials) if credentials else None,
             "seed": state.seed,
             "run_tag": tag,
+            "pacing": str(state.target.pacing),
         }
 
     @pytest.hookimpl(optionalhook=True)
@@ -280,9 +287,17 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def new_pacing_file() -> Path:
+    """The state file of this run's pace (conformance/pacing.py); removed when the run ends."""
+    fd, name = tempfile.mkstemp(prefix="runai-conformance-pacing-")
+    os.close(fd)
+    return Path(name)
+
+
 def build_state(config: pytest.Config) -> RunState:
     """Start the target if needed, read credentials, check the target answers like this API."""
     embedded = None
+    made: Path | None = None  # the pacing file this process made (the controller's, or a serial run's)
     url, credentials = option(config, "target_url"), option(config, "credentials")
     profile = option(config, "profile") or "ci"
     report_dir = Path(option(config, "report_dir") or "reports")
@@ -300,16 +315,18 @@ def build_state(config: pytest.Config) -> RunState:
             embedded_url=embedded.url if embedded else None,
         )
         worker = getattr(config, "workerinput", None)
-        if worker is not None and "runai" in worker:  # the tag the controller gave it, so it can sweep after it
-            target = replace(target, run_tag=worker["runai"]["run_tag"])
-        if worker is not None and target.network.rate_limit:  # the target sees the run's requests, not a worker's:
-            share = target.network.rate_limit / int(worker["workercount"])  # the workers share the limit
-            target = replace(target, network=replace(target.network, rate_limit=share))
+        if worker is not None and "runai" in worker:  # the tag the controller gave it, so it can sweep after it,
+            # and the one pace of the run: the target sees the run's requests, not a worker's
+            target = replace(target, run_tag=worker["runai"]["run_tag"], pacing=Path(worker["runai"]["pacing"]))
+        else:
+            target = replace(target, pacing=(made := new_pacing_file()))
         api = Api.connect(target)
         preflight(api.http, api.tokens, target)
     except BaseException:
         if embedded:
             embedded.stop()
+        if made is not None:
+            made.unlink(missing_ok=True)
         raise
     return RunState(
         target=target, api=api, redact=api.redact, embedded=embedded, seed=int(config.option.hypothesis_seed)
@@ -407,30 +424,31 @@ def start_run(session: pytest.Session) -> None:
         http.progress_every = every
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     worker = getattr(config, "workerinput", None)
-    if worker is not None:
-        http.notice = worker_notice(config, worker["workerid"])
+    if worker is not None:  # pytest-xdist shows nothing a worker writes while a test runs: the terminal's
+        # stderr, which workers share with the controller, marked with the worker's id
+        http.notice = past_capture(
+            config, lambda text: print(f"runai-conformance [{worker['workerid']}]: {text}", file=sys.stderr, flush=True)
+        )
     elif reporter:
         workers = f"; {config.option.numprocesses} workers (-n, --concurrency)" if is_controller(config) else ""
         reporter.write_line(f"runai-conformance: target {state.target.describe()}{workers}")
 
-        def notice(text: str) -> None:
+        def line(text: str) -> None:
             reporter.ensure_newline()
             reporter.write_line(f"runai-conformance: {text}")
 
-        state.api.http.notice = notice
+        state.api.http.notice = past_capture(config, line)
 
 
-def worker_notice(config: pytest.Config, worker_id: str) -> Callable[[str], None]:
-    """A worker's (-n N) progress and throttling lines: pytest-xdist shows nothing a worker writes while
-    a test runs, so they go to the terminal's stderr, which workers share with the controller, past the
-    test's output capture, marked with the worker's id."""
+def past_capture(config: pytest.Config, write: Callable[[str], None]) -> Callable[[str], None]:
+    """The run's own lines while a test runs (its progress, a throttling gateway's waits), written past the
+    test's output capture so that they show as they happen, whichever thread sends them."""
     capture = config.pluginmanager.get_plugin("capturemanager")
     lock = threading.Lock()
 
     def notice(text: str) -> None:
         with lock, capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            sys.stderr.write(f"runai-conformance [{worker_id}]: {text}\n")
-            sys.stderr.flush()
+            write(text)
 
     return notice
 
@@ -563,6 +581,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except Exception as exc:  # a cleanup that breaks is reported with the sweep that finishes it, never raised
         state.cleanup_problems = [f"the cleanup stopped: {type(exc).__name__}: {state.redact(str(exc))[:200]}"]
     finally:
+        pacing = state.api.http.pacer.totals()  # the whole run's, its workers' included (one shared pace)
         state.api.http.close()
         if state.embedded:
             state.embedded.stop()
@@ -570,6 +589,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if worker:  # the controller reports for every worker
         config.workeroutput["runai"] = runs[0]  # type: ignore[attr-defined]
         return
+    if state.target.pacing:
+        state.target.pacing.unlink(missing_ok=True)
     if controller is not None:
         runs = [*controller.workers, *swept]
         if controller.crashed and reports is not None:
@@ -591,6 +612,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 seed=state.seed,
                 run_tag=tags,
                 target_id="embedded reference server" if state.target.embedded else None,
+                pacing=pacing,
             )
     finally:
         redact_report_files(state.target.report_dir, state.redact)

@@ -64,6 +64,17 @@ def _standing(data: dict[str, Any]) -> str:
         words = f"run: INCOMPLETE ({'; '.join(run['incomplete_because'])}), no verdict to gate on"
     if run.get("inconclusive"):
         words += f" · {run['inconclusive']} test(s) inconclusive (throttled or no answer)"
+    partial = run.get("partial")
+    if partial:
+        accepted = "ACCEPTED (--accept-partial)" if partial.get("accepted") else "not accepted"
+        words += f" · PARTIAL, {accepted}: no verdict on {', '.join(partial['rules'])}"
+    pacing = data.get("pacing") or {}
+    if pacing.get("settled_rate") or pacing.get("answers_429") or pacing.get("answers_503"):
+        settled = f"{pacing['settled_rate']:g} requests/s" if pacing.get("settled_rate") else "unpaced"
+        words += (
+            f" · paced at {settled}: {pacing['answers_429']}× 429, {pacing['answers_503']}× 503, "
+            f"waited {pacing['waited_seconds']:g} s"
+        )
     if run.get("certify"):
         if run.get("certified"):
             words += " · CERTIFIED: every rule ran and passed"

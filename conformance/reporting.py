@@ -17,7 +17,7 @@ from hypothesis.errors import Flaky
 from .api import ContractViolation
 from .guard import Refused
 from .operations import operation_of, operations
-from .options import NO_VERDICT, REPORTS, STATE, option
+from .options import NO_VERDICT, PARTIAL, REPORTS, STATE, option
 from .redact import Redactor
 from .render import write_matrix
 from .results import (
@@ -45,6 +45,7 @@ class RunReports:
     profile: str
     waivers: list[Waiver]
     certify: bool = False
+    accept_partial: bool = False
     today: date = field(default_factory=date.today)
     recorder: Recorder = field(default_factory=Recorder)
     stopped: str | None = None  # why the run never got to its tests (its one line said so)
@@ -67,14 +68,23 @@ def completion(session: pytest.Session, reports: RunReports) -> Completion:
         interrupted=interrupted,
         stopped=stopped,
         certify=reports.certify,
+        accept_partial=reports.accept_partial,
     )
 
 
 def write_reports(
-    session: pytest.Session, reports: RunReports, *, target: str, seed: int, run_tag: str, target_id: str | None = None
+    session: pytest.Session,
+    reports: RunReports,
+    *,
+    target: str,
+    seed: int,
+    run_tag: str,
+    target_id: str | None = None,
+    pacing: dict[str, Any] | None = None,
 ) -> None:
     """summary.json, the conformance matrix and Allure's environment; expired waivers fail the run, and so
-    does a --certify run that does not certify."""
+    does a --certify run that does not certify. A run that did not complete exits 4; one that completed with
+    selected rules left without a verdict exits 6 unless --accept-partial."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     data = summary(
         reports.recorder,
@@ -86,6 +96,7 @@ def write_reports(
         completion=completion(session, reports),
         target_id=target_id,
         today=reports.today,
+        pacing=pacing,
     )
     expired = [w for w in data["waivers"] if w["status"] == "expired"]
     uncertified = data["run"]["certify"] and not data["run"]["certified"]
@@ -95,6 +106,10 @@ def write_reports(
     if not data["run"]["complete"] and session.exitstatus == pytest.ExitCode.OK:  # never green on nothing
         session.exitstatus = NO_VERDICT
         data["exit_status"] = data["run"]["exit_status"] = NO_VERDICT
+    partial = data["run"]["partial"]
+    if partial and not partial["accepted"] and session.exitstatus == pytest.ExitCode.OK:  # nor on a part
+        session.exitstatus = PARTIAL
+        data["exit_status"] = data["run"]["exit_status"] = PARTIAL
     write_summary(data, reports.report_dir)
     write_matrix(data, reports.report_dir)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
@@ -128,6 +143,14 @@ def write_reports(
             f"runai-conformance: INCOMPLETE run ({'; '.join(run['incomplete_because'])}): no gate passes on it",
             red=True,
         )
+    elif run["partial"]:
+        reporter.write_line(
+            f"runai-conformance: {partial_line(run['partial'], len(data['rules']))}",
+            red=not run["partial"]["accepted"],
+            yellow=run["partial"]["accepted"],
+        )
+    for line in pacing_lines(data.get("pacing") or {}):
+        reporter.write_line(f"runai-conformance: {line}")
     if run["certify"]:
         if run["certified"]:
             reporter.write_line("runai-conformance: CERTIFIED: every rule ran and passed", green=True)
@@ -139,6 +162,43 @@ def write_reports(
     reporter.write_line(
         f"runai-conformance: results in {reports.report_dir / 'summary.json'}, matrix {reports.report_dir / 'matrix.html'}"
     )
+
+
+def partial_line(partial: dict[str, Any], rules: int) -> str:
+    """One line for a run some of whose selected rules got no verdict."""
+    why = f" (most often: {partial['because']})" if partial.get("because") else ""
+    count = f"{len(partial['rules'])} of {rules} rules"
+    if partial["accepted"]:
+        return f"PARTIAL run ACCEPTED (--accept-partial): {count} have no verdict{why}: {', '.join(partial['rules'])}"
+    return (
+        f"PARTIAL run: {count} have no verdict{why}: {', '.join(partial['rules'])}; exit {PARTIAL} "
+        "(--accept-partial passes such a run on purpose)"
+    )
+
+
+def pacing_lines(pacing: dict[str, Any]) -> list[str]:
+    """What the run's pace settled at and what the target's throttling cost, when there was any."""
+    if not pacing or not (
+        pacing.get("settled_rate") or pacing.get("answers_429") or pacing.get("answers_503") or pacing.get("resets")
+    ):
+        return []
+    settled = f"{pacing['settled_rate']:g} requests/s" if pacing.get("settled_rate") else "unpaced"
+    said = f"; the target states {pacing['target_policy']:g}/s" if pacing.get("target_policy") else ""
+    cap = f"; rate_limit {pacing['rate_limit']:g}" if pacing.get("rate_limit") else ""
+    lines = [
+        f"pacing settled at {settled}{said}{cap}: {pacing['answers_429']} answers 429, {pacing['answers_503']} "
+        f"answers 503 with Retry-After, {pacing['resets']} connection resets in {pacing['requests']} requests; "
+        f"waited {pacing['waited_seconds']:g} s of a patience of {pacing['patience_seconds']:g} s"
+    ]
+    above = pacing.get("throttled_above") or pacing.get("target_policy")
+    if above and not pacing.get("rate_limit"):
+        lines.append(
+            f"the target throttled at about {above:g} requests/s: set rate_limit = {max(1, int(0.9 * above))} in "
+            "the credentials file's [target] to be refused less"
+        )
+    if pacing.get("given_up"):
+        lines.append(f"{pacing['given_up']} throttled request(s) given up once the patience was spent (inconclusive)")
+    return lines
 
 
 def redact_report_files(report_dir: Path, redact: Redactor) -> None:

@@ -12,7 +12,10 @@ report and the gate are all made from it (conformance/render.py). Its shape:
                       "evidence": [{"test", "operations", "message"}], "skip_reasons": [...], "waivers": [...],
                       "requests": N}},
      "run": {"complete", "incomplete_because", "exit_status", "interrupted", "tests_collected", "tests_run",
-             "rules_not_run", "certify", ["certified", "not_certified_because"]},
+             "rules_not_run", "partial": null | {"rules", "because", "accepted"}, "certify",
+             ["certified", "not_certified_because"]},
+     "pacing": {"settled_rate", "throttled_above", "rate_limit", "target_policy", "requests", "answers_429", "answers_503",
+                "resets", "waited_seconds", "patience_seconds", "given_up"} (conformance/pacing.py),
      "tests": [{"id", "outcome", "rules", "broken", "operations", "failed_operations", "waivers", "message", "requests",
                 "violations": [{"rules", "operation", "message"}], "unattributed": [{"kind", "message"}]}],
      "unattributed": [{"test", "kind", "message"}],
@@ -222,6 +225,7 @@ class Completion:
     interrupted: bool = False
     stopped: str | None = None  # why the run stopped early, in one line (pytest.exit, -x, a dead target)
     certify: bool = False
+    accept_partial: bool = False  # --accept-partial: rules without a verdict do not fail the run
 
 
 def run_record(completion: Completion, records: list[TestRecord], table: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -244,6 +248,7 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
         why = f" (most often: {skips.most_common(1)[0][0][:160]})" if skips else ""
         reasons.append(f"no rule was proven: all {ran} tests that ran were skipped{why}")
     inconclusive = [r.id for r in records if r.outcome == "skipped" and r.message.startswith("inconclusive")]
+    unproven, because = without_verdict(table, records)
     record: dict[str, Any] = {
         "complete": not reasons,
         "inconclusive": len(inconclusive),  # throttled, or the target stopped answering: no verdict on these
@@ -253,6 +258,8 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
         "tests_collected": completion.collected,
         "tests_run": ran,
         "rules_not_run": not_run_rules,
+        # rules this run selected that got no verdict: a partial run, which passes only when accepted
+        "partial": {"rules": unproven, "because": because, "accepted": completion.accept_partial} if unproven else None,
         "certify": completion.certify,
     }
     if completion.certify:
@@ -260,6 +267,27 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
         record["certified"] = not reasons and not uncertified
         record["not_certified_because"] = uncertified
     return record
+
+
+READ_ONLY_SKIP = "read-only run"  # the start of the reason a read-only run gives for a test that writes
+
+
+def without_verdict(table: dict[str, dict[str, Any]], records: list[TestRecord]) -> tuple[list[str], str | None]:
+    """The rules the run selected (some test proving them was collected and reported) that got no verdict,
+    every such test skipped: inconclusive (throttled, no answer), a role missing, a precondition the target
+    did not meet. With the commonest reason. A rule a read-only run leaves out was not selected."""
+    unproven = [
+        rule_id
+        for rule_id, entry in table.items()
+        if entry["status"] == "skipped"
+        and not all(reason.startswith(READ_ONLY_SKIP) for reason in entry["skip_reasons"] or [""])
+    ]
+    reasons = Counter(
+        rec.message.split(" (")[0][:160]
+        for rec in records
+        if rec.outcome == "skipped" and set(rec.rules) & set(unproven) and not rec.message.startswith(READ_ONLY_SKIP)
+    )
+    return unproven, (reasons.most_common(1)[0][0] if reasons else None)
 
 
 def summary(
@@ -273,6 +301,7 @@ def summary(
     completion: Completion,
     target_id: str | None = None,
     today: date | None = None,
+    pacing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     records = list(recorder.records.values())
     ops = operations()
@@ -290,6 +319,7 @@ def summary(
         "spec": spec_info(),
         "operations": ops,
         "run": run_record(completion, records, table),
+        "pacing": pacing or {},
         "rules": table,
         "tests": [rec.__dict__ for rec in records],
         "unattributed": [

@@ -96,6 +96,7 @@ class Target:
     embedded: bool = False
     credentials_file: Path | None = None
     network: Network = field(default_factory=Network)
+    pacing: Path | None = None  # the state file of the run's one pace, shared by its workers (conformance/pacing.py)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

@@ -9,15 +9,19 @@ Its `send` is the only place that
 4. teaches the redactor every secret that goes out (every `Secret` it reveals) or comes back (tokens,
    temporary passwords),
 5. keeps the evidence: which operations the current test exercised, and the last exchanges, and
-6. notes every 5xx answer a test receives (a throttled 503 with Retry-After aside): ERR-3's, whatever
-   the test asked (conformance/reporting.py turns them into verdicts). The preflight's and the cleanup's
-   own requests are no test's.
+6. notes every 5xx answer a test receives (a throttled 503 with Retry-After aside, unless it outlasts the
+   run's patience): ERR-3's, whatever the test asked (conformance/reporting.py turns them into verdicts).
+   The preflight's and the cleanup's own requests are no test's.
+
+Every try leaves in the run's pace (conformance/pacing.py). A throttled answer (429, or 503 with
+Retry-After) is waited out and the request sent again, writes included (a 429 was not processed; after a
+503 or a broken connection a create or a delete is read back first), until the run's patience is spent:
+only then is the test inconclusive.
 """
 
 from __future__ import annotations
 
 import collections
-import email.utils
 import json
 import threading
 import time
@@ -30,13 +34,15 @@ import pytest
 from schemathesis.core.transport import Response as SchemathesisResponse
 from schemathesis.transport.requests import RequestsTransport
 
-from .guard import SAFE_METHODS, Guard, Ledger, Refused, ids_in, normal_id, path_segments
+from .guard import Guard, Ledger, Refused, ids_in, normal_id, path_segments, tenant_readings
 from .network import Network
 from .operations import TOKEN_OPERATION, operation_of
+from .pacing import DEFAULT_WAIT, Pacer, retry_after
 from .redact import Redactor
 from .secret import reveal
 
 PROGRESS_EVERY = 30.0  # seconds between progress lines of one long test
+WAITS_SHOWN = 3  # throttled answers shown one by one before they are shown once every PROGRESS_EVERY
 
 
 class Throttled(pytest.skip.Exception):  # type: ignore[misc,name-defined]
@@ -54,6 +60,14 @@ class TargetGone(pytest.skip.Exception):  # type: ignore[misc,name-defined]
 SECRET_ANSWER_KEYS = ("accessToken", "idToken", "refreshToken", "externalToken", "tempPassword")
 CREATES = {("api", "v1", "users"): "user", ("api", "v1", "tenants"): "tenant"}
 EVIDENCE_KEPT = 20
+# A broken connection: the request may or may not have reached the handler (a timeout or a refused
+# connection is no answer at all: the target may be gone).
+RESETS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# Methods a repeat leaves as one try would (RFC 9110): the fuzzing's undeclared methods among them.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT"})
+# Operations a repeat leaves as one try would: a token grant, a password reset (another temporary
+# password, the lost one never seen), a logout.
+REPEATABLE = frozenset({TOKEN_OPERATION, "reset_user_password", "logout_user"})
 
 
 @dataclass
@@ -81,6 +95,7 @@ class GuardedClient(httpx.Client):
         guard: Guard,
         redact: Redactor,
         network: Network | None = None,
+        pacer: Pacer | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,12 +103,16 @@ class GuardedClient(httpx.Client):
         self.guard = guard
         self.redact = redact
         self.network = network or Network()
-        self.notice: Callable[[str], None] = lambda text: None  # the run's terminal line, set by the plugin
+        # the run's pace, shared with its workers (a private one for a client of its own: sweep, self-tests)
+        self.pacer = pacer or Pacer(cap=self.network.rate_limit, patience=self.network.patience)
+        self.notice: Callable[[str], None] = _silent  # the run's terminal line, set by the plugin
         self.progress_every = PROGRESS_EVERY  # seconds between progress lines of one long test (--progress-every)
         self.gone: str | None = None  # set when the target stopped answering: every later request fails fast
-        self.cleaning_up = False  # during the cleanup a throttled DELETE of our own is retried too
+        self.cleaning_up = False  # during the cleanup a DELETE of our own is repeated without a read back
         self._unanswered = 0  # requests in a row without an answer
-        self._next_slot = 0.0  # rate limit: the earliest time the next request may leave
+        self._waits = 0  # throttled answers and resets waited out by this process
+        self._waits_shown = 0
+        self._last_wait_shown = 0.0
         self._test = ""
         self._test_started = time.monotonic()
         self._test_sent = 0
@@ -104,6 +123,10 @@ class GuardedClient(httpx.Client):
         self.sent = 0
         self.pending_interrupt = False  # set by the run's signal handler; the next request raises it
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        super().close()
+        self.pacer.close()  # its state file stays for the run's other processes, unless it was a private one
 
     # ------------------------------------------------------------------ building: secrets revealed here only
 
@@ -127,42 +150,134 @@ class GuardedClient(httpx.Client):
         self.guard.check(request.method, raw_path, request.headers.get("authorization"), body)
         if self.gone:
             raise TargetGone(self.gone)
-        for attempt in range(self.network.throttle_retries + 1):
-            response = self._send_once(request, **kwargs)
-            wait = throttled_for(response)
-            if wait is None:
+        for attempt in range(1, self.network.throttle_retries + 2):
+            wait = self.pacer.slot()  # the run's pace: every worker's requests together keep to it
+            sent_at = self.pacer.clock() + wait
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                response = self._send_once(request, **kwargs)
+            except RESETS as exc:  # the connection broke mid-request: no answer to judge
+                wait = self.pacer.reset(attempt) if attempt <= self.network.throttle_retries else None
+                if wait is None:
+                    raise Throttled(
+                        f"inconclusive: {request.method} {request.url.path}: the connection was reset "
+                        f"({type(exc).__name__}) and the run's patience for retries is spent"
+                    ) from None
+                self._settle_unknown(request, f"the connection was reset ({type(exc).__name__})")
+                self._tell_wait(
+                    f"connection reset: waiting {wait:.1f} s, then retrying {request.method} {request.url.path}"
+                )
+                time.sleep(wait)
+                continue
+            if throttled_for(response) is None:
                 break
-            retryable = (
-                request.method in SAFE_METHODS
-                or raw_path.rstrip("/").endswith("/api/v1/token")
-                or (self.cleaning_up and request.method == "DELETE")  # deleting our own: safe to repeat
-            )
-            if not retryable or attempt == self.network.throttle_retries or wait > self.network.throttle_max_wait:
-                self._observe(request, response)
+            self._observe(request, response)  # the evidence keeps every try
+            wait = self.pacer.throttled(response.status_code, response.headers, sent_at)
+            if wait is None or attempt > self.network.throttle_retries:
+                if response.status_code == 503:  # a 5xx that persists past the run's patience is ERR-3's
+                    self._observe(request, response, persisted=True)
+                    return response
                 raise Throttled(
                     f"inconclusive: {request.method} {request.url.path} was throttled ({response.status_code}, "
-                    f"Retry-After {response.headers.get('retry-after')!r}); no verdict on a throttled answer"
+                    f"Retry-After {response.headers.get('retry-after')!r}) and the run's patience "
+                    f"({self.pacer.patience:.0f} s of waiting) is spent; no verdict on a throttled answer"
                 )
-            self.notice(
+            if response.status_code == 503:  # the gateway may have passed it on: a write is read back first
+                self._settle_unknown(request, "it was answered 503")
+            self._tell_wait(
                 f"throttled ({response.status_code}): waiting {wait:.1f} s, then retrying {request.method} {request.url.path}"
             )
-            time.sleep(wait)
+        self.pacer.answered(response.headers)
         self._observe(request, response)
         return response
 
+    def _tell_wait(self, text: str) -> None:
+        """The run's first waits are shown one by one, then one line every --progress-every seconds: a
+        throttling gateway must not drown the terminal (summary.json counts them all)."""
+        with self._lock:
+            self._waits += 1
+            now = time.monotonic()
+            show = self.notice is not _silent and (
+                self._waits_shown < WAITS_SHOWN or now - self._last_wait_shown >= self.progress_every
+            )
+            if show:
+                self._last_wait_shown, self._waits_shown = now, self._waits_shown + 1
+        if show:
+            self.notice(text if self._waits_shown <= WAITS_SHOWN else f"{text} ({self._waits} waits so far)")
+
+    def _settle_unknown(self, request: httpx.Request, what: str) -> None:
+        """A request whose fate is unknown (answered 503, or its connection reset) is about to be repeated.
+        A read, a token grant, a reset or a logout may be; a create or a delete is read back first: done,
+        what it made is ledgered and its test is inconclusive (its answer is lost); not done, it is
+        repeated. Anything else (a password change) is inconclusive at once."""
+        op = operation_of(request.method, str(request.url))
+        if request.method in IDEMPOTENT or op is None or op in REPEATABLE or self.cleaning_up:
+            return  # (no operation of the spec: an undeclared method, which a repeat leaves as it was)
+        headers = {"authorization": request.headers.get("authorization", "")}
+        done: str | None = None
+        if op in ("create_user", "create_tenant"):
+            try:
+                sent = json.loads(request.content or b"{}")
+            except ValueError:
+                sent = {}
+            kind, key = ("user", "email") if op == "create_user" else ("tenant", "name")
+            made = self._find_created(kind, str(sent.get(key, "")), headers) if isinstance(sent, dict) else None
+            if made is not None and not self._made_before(kind, made):  # (an earlier create of the run's: a
+                self._ledger_created(kind, made, request)  # duplicate is sent again, its 409 is the answer)
+                done = f"the {kind} exists"
+        elif op in ("delete_user_by_id", "delete_tenant_by_id"):
+            if not self._ours(request):
+                return  # a made-up id: nothing the run knows of can have been deleted, a 404 stays a 404
+            after = self.get(request.url.copy_with(query=None), headers=headers)
+            gone = after.status_code == 404 or (
+                op == "delete_tenant_by_id" and b"isHardDelete=true" not in request.url.query
+                and _json_field(after, "status") in ("Deleting", "Deleted")
+            )  # fmt: skip
+            done = "it is deleted" if gone else None
+        else:
+            done = "its effect cannot be read back"
+        if done is not None:
+            raise Throttled(
+                f"inconclusive: {request.method} {request.url.path}: {what}, and {done}; no verdict on an answer "
+                "that was lost"
+            )
+
+    def _find_created(self, kind: str, name: str, headers: dict[str, str]) -> dict[str, Any] | None:
+        """The create answer's shape for the user or tenant of this name, when the target has one."""
+        if not name:
+            return None
+        if kind == "user":
+            listed = self.get("/api/v1/users", params={"search": name, "limit": 500}, headers=headers)
+            found = [u for u in _json_list(listed) if u.get("username") == name]
+            return {"id": found[0].get("id")} if found else None
+        listed = self.get("/api/v1/tenants", headers=headers)
+        found = [t for t in _json_list(listed) if t.get("name") == name]
+        return {"tenant": found[0]} if found else None
+
+    def _ours(self, request: httpx.Request) -> bool:
+        """Whether a request's path names a user or tenant this run created."""
+        segments = path_segments(request.url.raw_path.decode("ascii", "replace"), self.guard.base_path)
+        kind, named = segments[2:3], segments[3:4]
+        if kind == ["users"]:
+            return any(self.ledger.owns_user(i) for i in named)
+        return kind == ["tenants"] and any(self.ledger.owns_tenant(n) for i in named for n in tenant_readings(i))
+
+    def _made_before(self, kind: str, made: dict[str, Any]) -> bool:
+        """Whether what a read back found is what an earlier create of this run made."""
+        if kind == "user":
+            return self.ledger.owns_user(str(made.get("id")))
+        tenant_id = (made.get("tenant") or {}).get("id")
+        return isinstance(tenant_id, int) and self.ledger.owns_tenant(tenant_id)
+
     def _send_once(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        """One try: paced by the rate limit; a target that stops answering is told apart from one slow answer."""
-        if self.network.rate_limit:
-            with self._lock:
-                now = time.monotonic()
-                slot = max(now, self._next_slot)
-                self._next_slot = slot + 1.0 / self.network.rate_limit
-            if slot > now:
-                time.sleep(slot - now)
+        """One try; a target that stops answering is told apart from one slow answer."""
         try:
             response = super().send(request, **kwargs)
             response.read()
-        except (httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+        except RESETS:
+            raise
+        except (httpx.TimeoutException, httpx.ConnectError) as exc:
             with self._lock:
                 self._unanswered += 1
                 if self._unanswered >= self.network.give_up_after:
@@ -177,7 +292,9 @@ class GuardedClient(httpx.Client):
             self._unanswered = 0
         return response
 
-    def _observe(self, request: httpx.Request, response: httpx.Response) -> None:
+    def _observe(self, request: httpx.Request, response: httpx.Response, *, persisted: bool = False) -> None:
+        """Count, show progress, keep as evidence, note a 5xx (`persisted`: a throttled 503 that outlasted
+        the run's patience is one too), learn secrets and what the answer created or showed."""
         op = operation_of(request.method, str(request.url))
         with self._lock:
             self.sent += 1
@@ -193,7 +310,7 @@ class GuardedClient(httpx.Client):
             if op is not None and op != TOKEN_OPERATION:
                 self.exercised.add(op)
             self.exchanges.append(response)
-            if self._test and not self.cleaning_up and is_server_error(response):
+            if self._test and not self.cleaning_up and (persisted or is_server_error(response)):
                 seen = self.server_errors.get(op)
                 if seen is None:
                     self.server_errors[op] = ServerErrors(response)
@@ -251,22 +368,36 @@ class GuardedClient(httpx.Client):
             self._test_started = self._last_progress = time.monotonic()
 
 
+def _silent(text: str) -> None:
+    """Where notices go before the run has a terminal to show them on."""
+
+
 def throttled_for(response: httpx.Response) -> float | None:
     """Seconds a throttled answer asks to wait (429, or 503 with Retry-After), else None. A 503 without
     Retry-After is an answer like any other (ERR-3 judges it)."""
     if response.status_code not in (429, 503):
         return None
-    value = response.headers.get("retry-after")
-    if value is None:
-        return 1.0 if response.status_code == 429 else None
+    wait = retry_after(response.headers)
+    if wait is None:
+        return DEFAULT_WAIT if response.status_code == 429 else None
+    return wait
+
+
+def _json_list(response: httpx.Response) -> list[dict[str, Any]]:
+    """The objects of a JSON list answer (a 200 of a listing), else none."""
     try:
-        return max(0.0, float(value))
+        data = response.json() if response.status_code == 200 else []
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return 1.0
-        return max(0.0, when.timestamp() - time.time())
+        return []
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _json_field(response: httpx.Response, key: str) -> Any:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
 
 
 class SchemathesisTransport(RequestsTransport):

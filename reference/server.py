@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import tempfile
 import threading
@@ -56,15 +57,31 @@ def make_app(
 @dataclass
 class NetworkModes:
     """How the reference behaves like a remote control plane behind a gateway, for the self-tests:
-    added latency per answer, a gateway that throttles, a target that stops answering."""
+    added latency per answer, a gateway that throttles (every Nth request, or a token bucket with or
+    without rate-limit headers), bursts of 503 with Retry-After (a deploy), connections reset before
+    the answer, a target that stops answering. Throttled and 503 answers never reach the handler."""
 
     latency: float = 0.0  # seconds added before every answer
     throttle_every: int = 0  # every Nth request (token grants aside) gets `throttle_status` with Retry-After
     throttle_status: int = 429  # or 503: a gateway's "come back later", which is no answer (no ERR-3)
     retry_after: str = "0"
+    bucket_rate: float = 0.0  # a token bucket in front of every request: this many a second (0: none) …
+    bucket_burst: float = 0.0  # … holding this many (default: one second's worth); empty: 429, Retry-After
+    bucket_headers: bool = False  # every answer states the bucket: RateLimit-Policy, RateLimit, X-RateLimit-*
+    outage_every: int = 0  # every Nth request starts an outage: it and the next `outage_length - 1` get …
+    outage_length: int = 0  # … 503 with Retry-After `outage_retry_after`, as a gateway does during a deploy
+    outage_retry_after: str = "1"
+    reset_every: int = 0  # every Nth request's connection is closed before an answer
+    only_reads: bool = False  # outages and resets meet GET and HEAD requests only
     stop_after: int | None = None  # after this many requests, no request gets an answer any more
     seen: int = 0
     throttled: int = 0
+    unavailable: int = 0
+    resets: int = 0
+    server: Any = None  # the uvicorn server (set by `running`): its connections, to reset one
+    _tokens: float = -1.0
+    _filled_at: float = 0.0
+    _outage_left: int = 0
 
     def wrap(self, app: Any) -> Any:
         async def gateway(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -76,20 +93,88 @@ class NetworkModes:
                 return None
             if self.latency:
                 await asyncio.sleep(self.latency)
+            exposed = not self.only_reads or scope["method"] in ("GET", "HEAD")
+            if exposed and self.reset_every and self.seen % self.reset_every == 0 and self._reset(scope):
+                self.resets += 1
+                return None
+            if self.outage_every and self.seen % self.outage_every == 0:
+                self._outage_left = max(1, self.outage_length)
+            if self._outage_left and exposed:
+                self._outage_left -= 1
+                self.unavailable += 1
+                return await _refuse(send, 503, [(b"retry-after", self.outage_retry_after.encode())])
+            limit_headers: list[tuple[bytes, bytes]] = []
+            if self.bucket_rate:
+                allowed, wait = self._take()
+                limit_headers = self._limit_headers() if self.bucket_headers else []
+                if not allowed:
+                    self.throttled += 1
+                    retry = [(b"retry-after", str(max(1, math.ceil(wait))).encode())]
+                    return await _refuse(send, 429, retry + limit_headers)
             if (
                 self.throttle_every
                 and self.seen % self.throttle_every == 0
                 and not scope["path"].rstrip("/").endswith("/api/v1/token")
             ):
                 self.throttled += 1
-                body = b'{"code":%d,"message":"rate limit exceeded"}' % self.throttle_status
-                headers = [(b"content-type", b"application/json"), (b"retry-after", self.retry_after.encode())]
-                await send({"type": "http.response.start", "status": self.throttle_status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return None
-            return await app(scope, receive, send)
+                return await _refuse(send, self.throttle_status, [(b"retry-after", self.retry_after.encode())])
+            if not limit_headers:
+                return await app(scope, receive, send)
+
+            async def stating_the_limit(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), *limit_headers]}
+                await send(message)
+
+            return await app(scope, receive, stating_the_limit)
 
         return gateway
+
+    def _take(self) -> tuple[bool, float]:
+        """One token of the bucket, if there is one; else the seconds until there is."""
+        burst = self.bucket_burst or self.bucket_rate
+        now = time.monotonic()
+        if self._tokens < 0:
+            self._tokens, self._filled_at = burst, now
+        self._tokens = min(burst, self._tokens + (now - self._filled_at) * self.bucket_rate)
+        self._filled_at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True, 0.0
+        return False, (1 - self._tokens) / self.bucket_rate
+
+    def _limit_headers(self) -> list[tuple[bytes, bytes]]:
+        burst = self.bucket_burst or self.bucket_rate
+        remaining = int(max(0.0, self._tokens))
+        full_in = math.ceil((burst - self._tokens) / self.bucket_rate) if self._tokens < burst else 0
+        policy = f"{self.bucket_rate:g}"
+        return [
+            (b"ratelimit-policy", f'"bucket";q={policy};w=1'.encode()),
+            (b"ratelimit", f'"bucket";r={remaining};t={full_in}'.encode()),
+            (b"x-ratelimit-limit", policy.encode()),
+            (b"x-ratelimit-remaining", str(remaining).encode()),
+            (b"x-ratelimit-reset", str(full_in).encode()),
+        ]
+
+    def _reset(self, scope: dict[str, Any]) -> bool:
+        """Close the connection this request came on, before any answer: the client sees it reset."""
+        client = tuple(scope.get("client") or ())
+        state = getattr(self.server, "server_state", None)
+        for connection in list(getattr(state, "connections", ())):
+            if tuple(getattr(connection, "client", None) or ()) == client:
+                connection.transport.abort()
+                return True
+        return False
+
+
+async def _refuse(send: Any, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    """A gateway's own answer: the request never reaches the handler."""
+    message = b"rate limit exceeded" if status == 429 else b"service unavailable, retry later"
+    body = b'{"code":%d,"message":"%s"}' % (status, message)
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *headers]}
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def seed_foreign(store: Store) -> dict[str, list[Any]]:
@@ -195,13 +280,15 @@ def running(
     url = f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
     config = uvicorn.Config(
         app,
-        log_level="critical" if network and network.stop_after is not None else "warning",
+        log_level="critical" if network and (network.stop_after is not None or network.reset_every) else "warning",
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=1,
         **({"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}),
     )
     server = uvicorn.Server(config)
+    if network is not None:
+        network.server = server
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

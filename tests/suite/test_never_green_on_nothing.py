@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runai_conformance.conformance.options import PARTIAL
 from tests.suite.runner import PYTEST, ROOT, assert_one_line, reference, run_pytest, run_suite
 
 # Every way a user starts a run from a checkout, as (command, whether it runs from outside the checkout).
@@ -60,3 +61,38 @@ def test_a_run_that_selects_no_test_is_not_a_pass(tmp_path: Path) -> None:
     out = done.stdout + done.stderr
     assert done.returncode == 5, out[-2000:]
     assert "runai-conformance: no test was selected" in out, out[-2000:]
+
+
+@pytest.mark.parametrize("start", sorted(STARTS))
+def test_a_run_with_a_rule_left_without_a_verdict_is_partial_in_one_line(start: str, tmp_path: Path) -> None:
+    """USR-8 proven, TEN-5 skipped for the missing operator role: not green (exit 6), in every way of starting."""
+    command, elsewhere = STARTS[start]
+    cwd = tmp_path / "elsewhere" if elsewhere else ROOT
+    cwd.mkdir(exist_ok=True)
+    with reference() as server:
+        result = run_suite(server, tmp_path, "-m", "TEN-5 or USR-8", drop_roles=("operator",), command=command, cwd=cwd)
+    assert result.returncode == PARTIAL, result.output[-3000:]
+    assert result.passed and result.skipped and not result.failed, result.output[-3000:]
+    run = json.loads((result.report_dir / "summary.json").read_text())["run"]
+    assert run["complete"] and run["exit_status"] == PARTIAL, run
+    # the tests marked TEN-5 prove the other Tenants rules too: every one of them is left without a verdict
+    unproven = run["partial"]["rules"]
+    assert "TEN-5" in unproven and all(r.startswith("TEN-") for r in unproven) and not run["partial"]["accepted"]
+    why = [line for line in result.output.splitlines() if "runai-conformance: PARTIAL" in line]
+    assert len(why) == 1, result.output[-3000:]
+    assert f"{len(unproven)} of 35 rules have no verdict" in why[0] and "no operator role" in why[0], why[0]
+
+
+def test_a_partial_run_accepted_on_purpose_passes_and_says_so(tmp_path: Path) -> None:
+    with reference() as server:
+        result = run_suite(
+            server, tmp_path, "conformance", "-m", "TEN-5 or USR-8", "--accept-partial", drop_roles=("operator",)
+        )
+    assert result.returncode == 0, result.output[-3000:]
+    partial = json.loads((result.report_dir / "summary.json").read_text())["run"]["partial"]
+    assert partial["accepted"] is True and "TEN-5" in partial["rules"], partial
+    assert f"PARTIAL run ACCEPTED (--accept-partial): {len(partial['rules'])} of 35 rules have no verdict" in (
+        result.output
+    )
+    header = f"PARTIAL, ACCEPTED (--accept-partial): no verdict on {', '.join(partial['rules'])}"
+    assert header in (result.report_dir / "matrix.md").read_text()
