@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import re
@@ -39,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,6 +92,7 @@ class SuiteRun:
     failed_rules: set[str]
     machines: float  # seconds in the state machines (conformance/test_stateful.py)
     peak_mb: float = 0.0  # the most memory the run's processes (pytest and its workers) held at once
+    summary: dict[str, Any] = field(default_factory=dict)  # the run's summary.json
 
 
 def descendants_rss_mb(root: int) -> float:
@@ -129,10 +132,12 @@ class PeakMemory:
         self._thread.join()
 
 
-def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float = 0.0) -> SuiteRun:
-    """One suite run against a fresh reference (with `latency` seconds added to every answer): time,
-    requests, failures."""
-    modes = {"network": NetworkModes(latency=latency)} if latency else {}
+def suite_run(
+    profile: str, faults: tuple[str, ...], *extra: str, latency: float = 0.0, gateway: NetworkModes | None = None
+) -> SuiteRun:
+    """One suite run against a fresh reference (with `latency` seconds added to every answer, or behind a
+    `gateway`): time, requests, failures, what its summary says."""
+    modes = {"network": gateway or NetworkModes(latency=latency)} if latency or gateway else {}
     with reference(*faults, **modes) as server, tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         with PeakMemory() as memory:
@@ -146,7 +151,15 @@ def suite_run(profile: str, faults: tuple[str, ...], *extra: str, latency: float
             for case in junit.iter("testcase")
             if "test_stateful" in (case.get("classname") or "")
         )
-        return SuiteRun(wall, len(server.requests), len(result.failed), result.failed_rules, machines, memory.peak)
+        summary = json.loads((result.report_dir / "summary.json").read_text())
+        seconds: dict[str, float] = {}
+        for case in junit.iter("testcase"):
+            module = (case.get("classname") or "").split(".")[-1]
+            seconds[module] = seconds.get(module, 0.0) + float(case.get("time") or 0)
+        summary["_seconds"] = seconds
+        return SuiteRun(
+            wall, len(server.requests), len(result.failed), result.failed_rules, machines, memory.peak, summary
+        )
 
 
 def suite_detects(profile: str, fault: str | None, *extra: str) -> tuple[bool, float, set[str]]:
@@ -288,6 +301,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only-latency", action="store_true", help="only the latency runs (writes --out)")
     parser.add_argument(
+        "--only-throttle",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="only the ci profile behind a token bucket of RATE requests a second, without and with rate-limit "
+        "headers, serially and with --concurrency 8, beside the unthrottled run (writes --out)",
+    )
+    parser.add_argument(
+        "--only-costs",
+        default=None,
+        metavar="PROFILES",
+        help="only each profile's clean run, and what each part of the suite cost in requests and time "
+        "(from summary.json), for the parts of issues 34 and 35 (writes --out)",
+    )
+    parser.add_argument(
         "--only-detect",
         choices=sorted(PROFILES),
         default=None,
@@ -311,6 +339,17 @@ def main(argv: list[str] | None = None) -> int:
     # this sandbox) redoes at every start, ~2 s of CPU for each pytest-xdist worker.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     latency = [ms for ms in args.latency if ms > 0]
+    if args.only_throttle is not None:
+        table = render_throttle(args.only_throttle, throttle_runs(args.only_throttle), datetime.now(UTC))
+        args.out.write_text(table, encoding="utf-8")
+        print(table)
+        return 0
+    if args.only_costs is not None:
+        runs = [(p, suite_run(p, ())) for p in args.only_costs.split(",") if p]
+        table = render_costs(runs, datetime.now(UTC))
+        args.out.write_text(table, encoding="utf-8")
+        print(table)
+        return 0
     if args.only_latency:
         runs = latency_runs(latency, args.latency_workers, args.latency_nightly)
         table = render_latency(runs, datetime.now(UTC))
@@ -463,6 +502,86 @@ def latency_runs(latencies: list[float], workers: list[int], nightly: bool) -> l
             )
         )
     return runs
+
+
+def throttle_runs(rate: float) -> list[tuple[str, SuiteRun, NetworkModes | None]]:
+    """The ci profile unthrottled, then behind a `rate` token bucket (no rate_limit configured): without and
+    with rate-limit headers, serially and with 8 workers sharing one pace."""
+    runs: list[tuple[str, SuiteRun, NetworkModes | None]] = [("ci, no gateway, serial", suite_run("ci", ()), None)]
+    for headers in (False, True):
+        for workers in (1, 8):
+            gateway = NetworkModes(bucket_rate=rate, bucket_headers=headers)
+            extra = ("--concurrency", str(workers)) if workers > 1 else ()
+            label = f"ci, {rate:g}/s bucket, {'headers' if headers else 'no headers'}, " + (
+                f"--concurrency {workers}" if workers > 1 else "serial"
+            )
+            runs.append((label, suite_run("ci", (), *extra, gateway=gateway), gateway))
+    return runs
+
+
+def render_throttle(rate: float, runs: list[tuple[str, SuiteRun, NetworkModes | None]], started: datetime) -> str:
+    lines = [
+        f"Measured {started:%Y-%m-%d} on one machine: {os.cpu_count()} cores, Python {platform.python_version()}.",
+        "",
+        f"Throttled: the ci profile against the clean reference behind a token bucket of {rate:g} requests a second "
+        "(bursts of as many, 429 with Retry-After when empty; with or without RateLimit-Policy/RateLimit and "
+        "X-RateLimit-* headers), no rate_limit in the credentials file; one run after the other. The bound is "
+        f"1.5 × (requests sent / {rate:g}).",
+        "",
+        "| run | wall time | requests | refused (429) | refused share | bound | within | pace settled at | rules without a verdict | exit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, run, gateway in runs:
+        pacing, partial = run.summary.get("pacing") or {}, (run.summary.get("run") or {}).get("partial")
+        if gateway is None:
+            lines.append(
+                f"| {label} | {run.wall:.1f} s | {run.requests} | — | — | — | — | — | {len(partial['rules']) if partial else 0} | {run.summary.get('exit_status')} |"
+            )
+            continue
+        bound = 1.5 * gateway.seen / rate
+        lines.append(
+            f"| {label} | {run.wall:.1f} s | {gateway.seen} | {gateway.throttled} | {gateway.throttled / gateway.seen:.1%} "
+            f"| {bound:.0f} s | {'yes' if run.wall <= bound else 'NO'} | {pacing.get('settled_rate') or '—'}/s "
+            f"| {len(partial['rules']) if partial else 0} | {run.summary.get('exit_status')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+COST_PARTS = {
+    "test_simultaneous": "at the same time (issue 34)",
+    "test_volume": "at volume (issue 34)",
+    "test_later": "over time (issue 34)",
+    "test_wire": "every way in (issue 35)",
+    "test_lookalikes": "tenants side by side (issue 35)",
+}
+
+
+def render_costs(runs: list[tuple[str, SuiteRun]], started: datetime) -> str:
+    """What each new part of the suite costs per profile: requests and seconds, from the clean runs."""
+    lines = [
+        f"Measured {started:%Y-%m-%d} on one machine: {os.cpu_count()} cores, Python {platform.python_version()}.",
+        "",
+        "Cost of each part against the clean reference, serially: the requests its tests sent and the seconds "
+        "they took (junit.xml), out of the whole run.",
+        "",
+        "| profile | part | tests | requests | seconds | share of the run's requests |",
+        "|---|---|---|---|---|---|",
+    ]
+    for profile, run in runs:
+        tests = run.summary.get("tests", [])
+        total = sum(t.get("requests", 0) for t in tests) or 1
+        for module, what in COST_PARTS.items():
+            mine = [t for t in tests if f"/{module}.py::" in t["id"]]
+            sent = sum(t.get("requests", 0) for t in mine)
+            lines.append(
+                f"| {profile} | {what} (`{module}`) | {len(mine)} | {sent} | {part_seconds(run, module):.1f} | {sent / total:.1%} |"
+            )
+        lines.append(f"| {profile} | the whole run | {len(tests)} | {total} | {run.wall:.1f} | 100% |")
+    return "\n".join(lines) + "\n"
+
+
+def part_seconds(run: SuiteRun, module: str) -> float:
+    return float(run.summary.get("_seconds", {}).get(module, 0.0))
 
 
 def render_latency(runs: list[tuple[str, SuiteRun]], started: datetime | None) -> str:

@@ -4,8 +4,6 @@ run's one GuardedClient (conformance/transport.py)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
 import uuid
@@ -22,11 +20,12 @@ import pytest
 from ..strategies.pagination import MAX_LIMIT
 from .guard import Guard, Ledger, Refused, normal_id
 from .network import NetworkError
-from .pacing import Pacer
+from .pacing import PACING_FILE, Pacer
 from .redact import Redactor, curl
-from .secret import Secret, bearer
+from .secret import Secret, bearer, jwt_claims
 from .target import ConfigError, RoleCredentials, Target
-from .transport import GuardedClient
+from .tokenlife import JUDGED_BY_TEST
+from .transport import GuardedClient, sent_url
 from .violations import ContractViolation, raise_found, secret_fields, strings_in
 
 CLOCK_SKEW = 60.0  # seconds the target's clock may differ from ours
@@ -164,18 +163,6 @@ class Snapshot:
         return found
 
 
-def jwt_claims(token: Secret | str) -> dict[str, Any]:
-    """The unverified payload of a JWT, or {} when the token is not one."""
-    if isinstance(token, Secret):
-        token = token.reveal()
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return claims if isinstance(claims, dict) else {}
-    except (IndexError, ValueError, UnicodeDecodeError):
-        return {}
-
-
 @dataclass
 class Logins:
     """What the run knows of one username's password grants: the wall-clock times around the latest
@@ -245,11 +232,18 @@ class Tokens:
         with self._lock:
             cached = self._cache.get(role)
             now = time.time()
-            if cached is None or (cached[2] - now) < RENEW_MARGIN * (cached[2] - cached[1]):
+            dead = cached is not None and cached[0].reveal() in self.http.token_book.dead  # died early: a new one
+            if cached is None or dead or (cached[2] - now) < RENEW_MARGIN * (cached[2] - cached[1]):
                 cached = self._fetch(self.roles[role])
                 self._cache[role] = cached
                 self.http.guard.role_tokens[cached[0].reveal()] = role
             return cached[0]
+
+    def fresh(self, role: str) -> Secret:
+        """A new token for the role, granted now and not cached: for a test that uses a token as it ages."""
+        if role not in self.roles:
+            pytest.skip(f"the credentials have no {role} role")
+        return self._fetch(self.roles[role])[0]
 
     def headers(self, role: str) -> dict[str, Secret]:
         return {"Authorization": bearer(self.token(role))}
@@ -309,6 +303,9 @@ class Api:
         self._fixed: dict[str, tuple[dict[str, Any], str]] = {}
         self._issued: dict[str, str] = {}  # every user id a create answer handed out -> that user's username
         self._ids_of: dict[str, str] = {}  # username -> the id the latest create answer for it handed out
+        # usernames the run created more than one user of (look-alikes in two tenants): a password grant for
+        # one says nothing of the other's lastLogin, which only the test that knows which one judges
+        self._shared_names: set[str] = set()
         # Every write of the run to one of its users (a create, a reset, a logout, a password change, a
         # login) is followed by a read of that user, which the client judges (timestamps, fixed fields).
         # The state machines turn it off: they read every user of theirs after every step anyway.
@@ -334,9 +331,10 @@ class Api:
             guard=guard,
             redact=Redactor(target.secrets),
             network=target.network,
-            pacer=Pacer(target.pacing, cap=target.network.rate_limit, patience=target.network.patience)
-            if target.pacing
+            pacer=Pacer(target.shared / PACING_FILE, cap=target.network.rate_limit, patience=target.network.patience)
+            if target.shared
             else None,
+            shared=target.shared,
             base_url=target.url,
             follow_redirects=False,
             **network,
@@ -356,9 +354,17 @@ class Api:
         return self.http.exercised
 
     def call(
-        self, role: str | None, method: str, path: str, *, token: Secret | str | None = None, **kw: Any
+        self,
+        role: str | None,
+        method: str,
+        path: str,
+        *,
+        token: Secret | str | None = None,
+        judges_token: bool = False,
+        **kw: Any,
     ) -> httpx.Response:
-        """One request, as `role` (or with a given token, or with none when both are None)."""
+        """One request, as `role` (or with a given token, or with none when both are None). `judges_token`:
+        the test itself judges what a 401 says of the token's life (AUTH-4's logout checks), not the run."""
         if self.target.read_only and method.upper() in WRITE_METHODS:
             pytest.skip("read-only run: no POST or DELETE is sent")
         headers = dict(kw.pop("headers", {}) or {})
@@ -366,11 +372,26 @@ class Api:
             headers["Authorization"] = bearer(token)
         elif role is not None:
             headers.update(self.tokens.headers(role))
+        if judges_token:
+            kw["extensions"] = {**kw.get("extensions", {}), JUDGED_BY_TEST: True}
         answer = self.http.request(method, path, headers=headers, **kw)
         self.judge_representation(answer)
         self.judge_new_id(answer)
         self.read_after_write(answer, token)
         return answer
+
+    def token_state(self, token: Secret) -> httpx.Response:
+        """Whether a user token authenticates, judged by the caller: POST /me/password with a too-short new
+        password answers 400 (or 403 for a target that checks the current password first) to a live token,
+        401 to a dead one, and changes nothing either way."""
+        return self.call(
+            None,
+            "POST",
+            "/api/v1/me/password",
+            token=token,
+            judges_token=True,
+            json={"currentPassword": "x" * 8, "newPassword": "short"},
+        )
 
     def read_after_write(self, answer: httpx.Response, token: Secret | str | None = None) -> None:
         """USR-4/USR-11 after every write: a successful create, password reset, logout or password change
@@ -414,6 +435,9 @@ class Api:
         key = normal_id(body["id"])
         earlier = self._issued.get(key)
         self._issued[key] = str(body.get("username"))
+        before = self._ids_of.get(str(body.get("username")))
+        if before is not None and before != str(body["id"]):  # the run has two users of one name (two tenants)
+            self._shared_names.add(str(body.get("username")))
         self._ids_of[str(body.get("username"))] = str(body["id"])
         self.tokens.forget_logins(str(body.get("username")))
         if earlier is not None:
@@ -478,11 +502,10 @@ class Api:
                     f"user {item['id']}: {', '.join(f'{k} {fixed[k]!r} (was {first[k]!r})' for k in changed)}; first read in {where}"
                 )
             logins = self.tokens.logins_of(str(item.get("username")))
+            known = logins.in_flight == 0 and str(item.get("username")) not in self._shared_names
             stamps += [
                 (rule_id, f"user {item['id']}: {text}")
-                for rule_id, text in timestamp_problems(
-                    item, login=logins.latest, last_login_known=logins.in_flight == 0
-                )
+                for rule_id, text in timestamp_problems(item, login=logins.latest, last_login_known=known)
             ]
         found = []
         if problems:
@@ -509,12 +532,13 @@ class Api:
         """The request, the response and a reproducing curl line, with secrets masked."""
         request = answer.request
         body = request.content.decode("utf-8", "replace") if request.content else ""
+        url = sent_url(request)  # the path exactly as it went out, dot segments and all
         return "\n".join(
             [
-                f"request:  {request.method} {self.redact(str(request.url))}",
+                f"request:  {request.method} {self.redact(url)}",
                 *([f"  body: {self.redact(body[:2000])}"] if body else []),
                 f"response: {answer.status_code} {self.redact(answer.text[:2000])}",
-                f"reproduce: {curl(request.method, str(request.url), request.headers, request.content, self.redact)}",
+                f"reproduce: {curl(request.method, url, request.headers, request.content, self.redact)}",
             ]
         )
 
@@ -636,7 +660,7 @@ class Api:
     def delete_user(self, user_id: str, role: str) -> list[str]:
         """Delete one of this run's users and check it is gone; returns problems."""
         try:
-            answer = self.http.delete(f"/api/v1/users/{user_id}", headers=self.tokens.headers(role))
+            answer = self.as_role(role, "DELETE", f"/api/v1/users/{user_id}")
         except (httpx.HTTPError, ConfigError, Refused) as exc:
             return [f"user {user_id}: {type(exc).__name__}"]
         except pytest.skip.Exception as exc:  # no credentials for the role that created it; a target gone
@@ -648,9 +672,7 @@ class Api:
     def delete_tenant(self, tenant_id: int) -> list[str]:
         """Hard-delete one of this run's tenants and check it is gone; returns problems."""
         try:
-            answer = self.http.delete(
-                f"/api/v1/tenants/{tenant_id}", params={"isHardDelete": "true"}, headers=self.tokens.headers("operator")
-            )
+            answer = self.as_role("operator", "DELETE", f"/api/v1/tenants/{tenant_id}", params={"isHardDelete": "true"})
         except (httpx.HTTPError, ConfigError, Refused) as exc:
             return [f"tenant {tenant_id}: {type(exc).__name__}"]
         except pytest.skip.Exception as exc:
@@ -659,10 +681,22 @@ class Api:
             return [f"tenant {tenant_id}: DELETE answered {answer.status_code}"]
         return self._still_there(f"/api/v1/tenants/{tenant_id}", "operator", f"tenant {tenant_id}")
 
+    def as_role(self, role: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The run's own request as a role (its cleanup, a sweep), sent once more with a new token when the
+        role's token died before its exp (the token book marks it; the run has named that already)."""
+        headers = self.tokens.headers(role)
+        answer = self.http.request(method, path, headers=headers, **kw)
+        if (
+            answer.status_code == 401
+            and headers["Authorization"].reveal().partition(" ")[2] in self.http.token_book.dead
+        ):
+            answer = self.http.request(method, path, headers=self.tokens.headers(role), **kw)
+        return answer
+
     def _still_there(self, path: str, role: str, what: str) -> list[str]:
         """A delete the target acknowledged but did not do is reported, not trusted."""
         try:
-            answer = self.http.get(path, headers=self.tokens.headers(role))
+            answer = self.as_role(role, "GET", path)
         except (httpx.HTTPError, ConfigError) as exc:
             return [f"{what}: {type(exc).__name__} while checking the delete"]
         except pytest.skip.Exception as exc:

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+PACING_FILE = "pacing"  # its name in the run's shared directory
 DECREASE = 0.7  # the pace after a throttled answer, as a share of the pace (or achieved rate) before
 INCREASE = 0.05  # raised each second by this share of the pace it was last cut to
 RECOVER = 0.5  # below the pace the target last throttled at, each second close this share of the gap

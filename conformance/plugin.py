@@ -9,8 +9,8 @@ Registered through the `pytest11` entry point. It only acts on runs that collect
 from __future__ import annotations
 
 import contextlib
-import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -114,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers,
         certify=bool(config.getoption("certify")),
         accept_partial=bool(config.getoption("accept_partial")),
+        read_only=bool(config.getoption("read_only")),
     )
     if worker is None:  # the one process that records every test's report (xdist sends them here) and writes
         config.pluginmanager.register(reports, "runai-conformance-reports")
@@ -173,6 +174,7 @@ class OneLineExit:
 # short. The fuzzed operations with the most coverage cases run longer than a part of a machine, so they
 # start first (at 150 ms, fuzzing POST /api/v1/tenants is ~70 s: started after a part, it ended the run).
 WEIGHT = {"test_stateful": 8.0, "test_fuzz": 5.0}
+LAST_MODULE = "test_later"  # what the run learned, judged again at its end
 HEAVY = {
     "[POST /api/v1/tenants]": 24.0,
     "[GET /api/v1/users]": 16.0,
@@ -234,7 +236,7 @@ class XdistController:
             "credentials": str(credentials) if credentials else None,
             "seed": state.seed,
             "run_tag": tag,
-            "pacing": str(state.target.pacing),
+            "shared": str(state.target.shared),
         }
 
     @pytest.hookimpl(optionalhook=True)
@@ -287,17 +289,15 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def new_pacing_file() -> Path:
-    """The state file of this run's pace (conformance/pacing.py); removed when the run ends."""
-    fd, name = tempfile.mkstemp(prefix="runai-conformance-pacing-")
-    os.close(fd)
-    return Path(name)
+def new_shared_dir() -> Path:
+    """The directory the run's processes share (its pace, what it has named once); removed when the run ends."""
+    return Path(tempfile.mkdtemp(prefix="runai-conformance-run-"))
 
 
 def build_state(config: pytest.Config) -> RunState:
     """Start the target if needed, read credentials, check the target answers like this API."""
     embedded = None
-    made: Path | None = None  # the pacing file this process made (the controller's, or a serial run's)
+    made: Path | None = None  # the shared directory this process made (the controller's, or a serial run's)
     url, credentials = option(config, "target_url"), option(config, "credentials")
     profile = option(config, "profile") or "ci"
     report_dir = Path(option(config, "report_dir") or "reports")
@@ -317,16 +317,16 @@ def build_state(config: pytest.Config) -> RunState:
         worker = getattr(config, "workerinput", None)
         if worker is not None and "runai" in worker:  # the tag the controller gave it, so it can sweep after it,
             # and the one pace of the run: the target sees the run's requests, not a worker's
-            target = replace(target, run_tag=worker["runai"]["run_tag"], pacing=Path(worker["runai"]["pacing"]))
+            target = replace(target, run_tag=worker["runai"]["run_tag"], shared=Path(worker["runai"]["shared"]))
         else:
-            target = replace(target, pacing=(made := new_pacing_file()))
+            target = replace(target, shared=(made := new_shared_dir()))
         api = Api.connect(target)
         preflight(api.http, api.tokens, target)
     except BaseException:
         if embedded:
             embedded.stop()
         if made is not None:
-            made.unlink(missing_ok=True)
+            shutil.rmtree(made, ignore_errors=True)
         raise
     return RunState(
         target=target, api=api, redact=api.redact, embedded=embedded, seed=int(config.option.hypothesis_seed)
@@ -502,6 +502,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     worker = getattr(config, "workerinput", None)
     if worker is not None:  # with -n N, the long tests spread over the workers (every worker sorts alike)
         items[:] = balanced(items, int(worker.get("workercount", 1)))
+    # What the run learned is judged again at its end: those tests go last (with -n N, last of a share)
+    items[:] = sorted(items, key=lambda item: item.module.__name__.endswith(LAST_MODULE))  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -589,8 +591,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if worker:  # the controller reports for every worker
         config.workeroutput["runai"] = runs[0]  # type: ignore[attr-defined]
         return
-    if state.target.pacing:
-        state.target.pacing.unlink(missing_ok=True)
+    if state.target.shared:
+        shutil.rmtree(state.target.shared, ignore_errors=True)
     if controller is not None:
         runs = [*controller.workers, *swept]
         if controller.crashed and reports is not None:

@@ -145,9 +145,11 @@ class Redactor:
 
 def curl(method: str, url: str, headers: Mapping[str, Any], body: bytes | str | None, redact: Redactor) -> str:
     """A curl command that reproduces a request; the token comes from $RUNAI_TOKEN, never from the output."""
-    parts = ["curl", "-X", method]
+    parts = ["curl", "--path-as-is", "-X", method] if "/." in url.split("?")[0] else ["curl", "-X", method]
     for key, value in headers.items():
-        if key.lower() in ("host", "content-length", "accept-encoding", "connection", "user-agent", "accept"):
+        if key.lower() in ("host", "content-length", "accept-encoding", "connection", "user-agent"):
+            continue
+        if key.lower() == "accept" and value == "*/*":  # httpx's default: curl sends the same
             continue
         if key.lower() == "authorization":
             parts += ["-H", '"Authorization: Bearer $RUNAI_TOKEN"']

@@ -16,7 +16,7 @@ from hypothesis.errors import Flaky
 
 from .api import ContractViolation
 from .guard import Refused
-from .operations import operation_of, operations
+from .operations import TOKEN_OPERATION, operation_of, operations
 from .options import NO_VERDICT, PARTIAL, REPORTS, STATE, option
 from .redact import Redactor
 from .render import write_matrix
@@ -32,6 +32,7 @@ from .results import (
 from .rules import family, rules
 from .shrinking import watching_shrinks
 from .state import RunState
+from .tokenlife import EARLY_DEATH_RULES, TokenDied
 from .transport import ServerErrors
 from .waivers import Waiver, applicable
 
@@ -46,6 +47,7 @@ class RunReports:
     waivers: list[Waiver]
     certify: bool = False
     accept_partial: bool = False
+    read_only: bool = False
     today: date = field(default_factory=date.today)
     recorder: Recorder = field(default_factory=Recorder)
     stopped: str | None = None  # why the run never got to its tests (its one line said so)
@@ -69,6 +71,7 @@ def completion(session: pytest.Session, reports: RunReports) -> Completion:
         stopped=stopped,
         certify=reports.certify,
         accept_partial=reports.accept_partial,
+        read_only=reports.read_only,
     )
 
 
@@ -361,11 +364,33 @@ def server_error_verdict(state: RunState) -> BaseException:
     return verdict
 
 
+def early_death(state: RunState | None, exc: BaseException) -> ContractViolation | None:
+    """The failure a token's early death is, for the one test of the run that names it (AUTH-3, AUTH-1: the
+    token endpoint's tokens do not live until their exp); None for any other skip."""
+    if not isinstance(exc, TokenDied) or not exc.named:
+        return None
+    answer = getattr(exc, "answer", None)
+    evidence = f"\n{state.api.evidence(answer)}" if state is not None and answer is not None else ""
+    return ContractViolation(
+        list(EARLY_DEATH_RULES),
+        f"a token stopped working before its exp: {exc.death.describe()}; the tests that met such a token "
+        f"after this one are inconclusive{evidence}",
+        operation=TOKEN_OPERATION,
+        status=401,
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Any:
-    """A fixture's violation shown by a 5xx is ERR-3's in the terminal too, not only in the reports."""
+    """A fixture's violation shown by a 5xx is ERR-3's in the terminal too, not only in the reports; a
+    token that died early in a fixture is named as in a test."""
     try:
         return (yield)
+    except pytest.skip.Exception as exc:
+        named = early_death(item.config.stash.get(STATE, None), exc)
+        if named is not None:
+            raise named from exc
+        raise
     except (AssertionError, BaseExceptionGroup, Flaky) as exc:
         with_server_errors(None, leaves(exc))
         raise
@@ -381,6 +406,11 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         with watching_shrinks() as cut_short:
             outcome = yield
     except pytest.skip.Exception as exc:  # inconclusive (throttled) or skipped: a 5xx before it still stands
+        named = early_death(state, exc)
+        if named is not None:
+            _allure_labels(item, list(named.rules))
+            _allure_evidence(str(named))
+            raise named from exc
         if state is not None and state.api.http.received_5xx():
             raise server_error_verdict(state) from exc
         raise

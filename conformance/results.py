@@ -226,6 +226,7 @@ class Completion:
     stopped: str | None = None  # why the run stopped early, in one line (pytest.exit, -x, a dead target)
     certify: bool = False
     accept_partial: bool = False  # --accept-partial: rules without a verdict do not fail the run
+    read_only: bool = False  # a read-only run selects no rule that needs a write: only no answer leaves one unproven
 
 
 def run_record(completion: Completion, records: list[TestRecord], table: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -248,7 +249,7 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
         why = f" (most often: {skips.most_common(1)[0][0][:160]})" if skips else ""
         reasons.append(f"no rule was proven: all {ran} tests that ran were skipped{why}")
     inconclusive = [r.id for r in records if r.outcome == "skipped" and r.message.startswith("inconclusive")]
-    unproven, because = without_verdict(table, records)
+    unproven, because = without_verdict(table, records, read_only=completion.read_only)
     record: dict[str, Any] = {
         "complete": not reasons,
         "inconclusive": len(inconclusive),  # throttled, or the target stopped answering: no verdict on these
@@ -272,16 +273,21 @@ def run_record(completion: Completion, records: list[TestRecord], table: dict[st
 READ_ONLY_SKIP = "read-only run"  # the start of the reason a read-only run gives for a test that writes
 
 
-def without_verdict(table: dict[str, dict[str, Any]], records: list[TestRecord]) -> tuple[list[str], str | None]:
+def without_verdict(
+    table: dict[str, dict[str, Any]], records: list[TestRecord], *, read_only: bool = False
+) -> tuple[list[str], str | None]:
     """The rules the run selected (some test proving them was collected and reported) that got no verdict,
     every such test skipped: inconclusive (throttled, no answer), a role missing, a precondition the target
-    did not meet. With the commonest reason. A rule a read-only run leaves out was not selected."""
-    unproven = [
-        rule_id
-        for rule_id, entry in table.items()
-        if entry["status"] == "skipped"
-        and not all(reason.startswith(READ_ONLY_SKIP) for reason in entry["skip_reasons"] or [""])
-    ]
+    did not meet. With the commonest reason. A read-only run selects no rule its writes would prove: there
+    a rule is without a verdict only where a test of it was inconclusive."""
+
+    def unselected(entry: dict[str, Any]) -> bool:
+        reasons = entry["skip_reasons"] or [""]
+        if read_only:
+            return not any(reason.startswith("inconclusive") for reason in reasons)
+        return all(reason.startswith(READ_ONLY_SKIP) for reason in reasons)
+
+    unproven = [rule_id for rule_id, entry in table.items() if entry["status"] == "skipped" and not unselected(entry)]
     reasons = Counter(
         rec.message.split(" (")[0][:160]
         for rec in records

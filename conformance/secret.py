@@ -4,6 +4,8 @@ step printouts, f-strings). Only the transport reveals them, when it builds a re
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,3 +76,15 @@ def reveal(value: Any, found: list[str] | None = None) -> Any:
 def bearer(token: Secret | str) -> Secret:
     """The Authorization header value for a token, itself a Secret."""
     return Secret(f"Bearer {token.reveal() if isinstance(token, Secret) else token}")
+
+
+def jwt_claims(token: Secret | str) -> dict[str, Any]:
+    """The unverified payload of a JWT, or {} when the token is not one."""
+    if isinstance(token, Secret):
+        token = token.reveal()
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims if isinstance(claims, dict) else {}
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return {}

@@ -71,7 +71,7 @@ def _created_before(resource: dict[str, Any], cutoff: float | None) -> bool:
 
 def _listing(api: Api, role: str, path: str, params: dict[str, Any]) -> list[Any]:
     try:
-        answer = api.http.get(path, params=params, headers=api.tokens.headers(role))
+        answer = api.as_role(role, "GET", path, params=params)
     except httpx.HTTPError as exc:
         raise SweepError(f"cannot list {path} as {role}: {type(exc).__name__}: {exc}") from None
     if answer.status_code != 200:

@@ -37,6 +37,11 @@ class Profile:
     stateful_steps: int
     shrink_seconds: float  # how long Hypothesis may shrink one failure against the target
     look_every: int = 1  # of the fuzzed requests that must change nothing, every n-th gets a look before and after
+    later_seconds: float = 5.0  # how long what a test saw ages before it is judged again (conformance/test_later.py)
+    later_sample: int = 30  # of each kind of fact the run learned, how many are judged again at its end
+    simultaneous: int = 6  # requests in a batch sent at once (conformance/test_simultaneous.py)
+    simultaneous_rounds: int = 2  # batches of each kind
+    volume: int = 120  # users in the large population the listing clauses are judged on too (test_volume.py)
 
 
 PROFILES = {
@@ -48,6 +53,11 @@ PROFILES = {
         stateful_steps=10,
         shrink_seconds=10,
         look_every=8,
+        later_seconds=4.0,
+        later_sample=10,
+        simultaneous=4,
+        simultaneous_rounds=1,
+        volume=30,
     ),
     "ci": Profile(
         "ci",
@@ -57,6 +67,11 @@ PROFILES = {
         stateful_steps=20,
         shrink_seconds=20,
         look_every=6,
+        later_seconds=5.0,
+        later_sample=30,
+        simultaneous=6,
+        simultaneous_rounds=2,
+        volume=120,
     ),
     "nightly": Profile(
         "nightly",
@@ -66,6 +81,11 @@ PROFILES = {
         stateful_steps=50,
         shrink_seconds=300,
         look_every=1,
+        later_seconds=60.0,
+        later_sample=200,
+        simultaneous=8,
+        simultaneous_rounds=10,
+        volume=300,
     ),
 }
 
@@ -96,7 +116,9 @@ class Target:
     embedded: bool = False
     credentials_file: Path | None = None
     network: Network = field(default_factory=Network)
-    pacing: Path | None = None  # the state file of the run's one pace, shared by its workers (conformance/pacing.py)
+    # What the run's processes (its workers) share, a directory: the state of its one pace (conformance/pacing.py),
+    # and whether a token's early death has been named yet (conformance/transport.py)
+    shared: Path | None = None
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

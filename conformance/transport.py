@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,11 +36,13 @@ from schemathesis.core.transport import Response as SchemathesisResponse
 from schemathesis.transport.requests import RequestsTransport
 
 from .guard import Guard, Ledger, Refused, ids_in, normal_id, path_segments, tenant_readings
+from .memory import Memory
 from .network import Network
 from .operations import TOKEN_OPERATION, operation_of
 from .pacing import DEFAULT_WAIT, Pacer, retry_after
 from .redact import Redactor
 from .secret import reveal
+from .tokenlife import JUDGED_BY_TEST, TokenBook, TokenDied
 
 PROGRESS_EVERY = 30.0  # seconds between progress lines of one long test
 WAITS_SHOWN = 3  # throttled answers shown one by one before they are shown once every PROGRESS_EVERY
@@ -96,6 +99,7 @@ class GuardedClient(httpx.Client):
         redact: Redactor,
         network: Network | None = None,
         pacer: Pacer | None = None,
+        shared: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,6 +109,8 @@ class GuardedClient(httpx.Client):
         self.network = network or Network()
         # the run's pace, shared with its workers (a private one for a client of its own: sweep, self-tests)
         self.pacer = pacer or Pacer(cap=self.network.rate_limit, patience=self.network.patience)
+        self.token_book = TokenBook(shared)  # how long the run's tokens live (conformance/tokenlife.py)
+        self.memory = Memory()  # what must still hold later (conformance/memory.py)
         self.notice: Callable[[str], None] = _silent  # the run's terminal line, set by the plugin
         self.progress_every = PROGRESS_EVERY  # seconds between progress lines of one long test (--progress-every)
         self.gone: str | None = None  # set when the target stopped answering: every later request fails fast
@@ -146,10 +152,21 @@ class GuardedClient(httpx.Client):
             self.pending_interrupt = False
             raise KeyboardInterrupt
         body = request.content
-        raw_path = request.url.raw_path.decode("ascii", "replace")
+        raw_path = sent_path(request)
         self.guard.check(request.method, raw_path, request.headers.get("authorization"), body)
         if self.gone:
             raise TargetGone(self.gone)
+        granting = _grant_username(request)  # a login under way: a read meanwhile says nothing of lastLogin
+        if granting:
+            self.memory.granting(granting, +1)
+        try:
+            return self._send_paced(request, raw_path, **kwargs)
+        finally:
+            if granting:
+                self.memory.granting(granting, -1)
+
+    def _send_paced(self, request: httpx.Request, raw_path: str, **kwargs: Any) -> httpx.Response:
+        """Send in the run's pace, again after a throttled answer or a reset, within the run's patience."""
         for attempt in range(1, self.network.throttle_retries + 2):
             wait = self.pacer.slot()  # the run's pace: every worker's requests together keep to it
             sent_at = self.pacer.clock() + wait
@@ -190,7 +207,25 @@ class GuardedClient(httpx.Client):
             )
         self.pacer.answered(response.headers)
         self._observe(request, response)
+        self._judge_token(request, response)
         return response
+
+    def _judge_token(self, request: httpx.Request, response: httpx.Response) -> None:
+        """A token the run was granted authenticated, or died before its exp (conformance/tokenlife.py): the
+        test that met the death is inconclusive, and the first of the run fails naming AUTH-3/AUTH-1."""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if not token:
+            return
+        if response.status_code != 401:
+            self.token_book.worked(token)
+            return
+        if request.extensions.get(JUDGED_BY_TEST):
+            return
+        death = self.token_book.death(token)  # marked dead, so that a role's token is fetched anew
+        if death is not None and self._test and not self.cleaning_up:  # (the preflight, the cleanup: no test's)
+            died = TokenDied(death, named=self.token_book.name_once())
+            died.answer = response  # type: ignore[attr-defined]  # the evidence of a named death
+            raise died
 
     def _tell_wait(self, text: str) -> None:
         """The run's first waits are shown one by one, then one line every --progress-every seconds: a
@@ -257,7 +292,7 @@ class GuardedClient(httpx.Client):
 
     def _ours(self, request: httpx.Request) -> bool:
         """Whether a request's path names a user or tenant this run created."""
-        segments = path_segments(request.url.raw_path.decode("ascii", "replace"), self.guard.base_path)
+        segments = path_segments(sent_path(request), self.guard.base_path)
         kind, named = segments[2:3], segments[3:4]
         if kind == ["users"]:
             return any(self.ledger.owns_user(i) for i in named)
@@ -323,15 +358,53 @@ class GuardedClient(httpx.Client):
         if isinstance(data, dict):
             for key in SECRET_ANSWER_KEYS:
                 self.redact.add(data.get(key) if isinstance(data.get(key), str) else None)
-        segments = tuple(
-            s.casefold() for s in path_segments(request.url.raw_path.decode("ascii", "replace"), self.guard.base_path)
-        )
+        if response.is_success:
+            self._note_for_tokens(op, request, data)
+        segments = tuple(s.casefold() for s in path_segments(sent_path(request), self.guard.base_path))
         kind = CREATES.get(segments) if request.method == "POST" else None
         if kind is not None and response.is_success and isinstance(data, dict):  # 201, or a wrong 200: still made
             self._ledger_created(kind, data, request, response.status_code)
             return
         if segments[:3] != ("api", "v1", "token"):
             self.ledger.saw(ids_in(data))
+
+    def _note_for_tokens(self, op: str | None, request: httpx.Request, data: Any) -> None:
+        """Tell the token book what a successful answer shows: a grant (its token and for whom), which
+        username a user id has, and the events that may end a user's tokens."""
+        book = self.token_book
+        self._note_for_memory(op, request, data)
+        if op == TOKEN_OPERATION and isinstance(data, dict) and isinstance(data.get("accessToken"), str):
+            asked, username = _grant_asked(request), _grant_username(request)
+            client = next((asked[k] for k in ("clientid", "appid") if isinstance(asked.get(k), str)), "?")
+            book.granted(data["accessToken"], f"user {username}" if username else f"client {client}", username)
+            return
+        for user in data if isinstance(data, list) else [data]:
+            if isinstance(user, dict) and "username" in user:  # a create answer, a user read, a list
+                book.user_is(user.get("id"), user.get("username"))
+        user_id = path_segments(sent_path(request), self.guard.base_path)[3:4]
+        if op in ("logout_user", "reset_user_password", "delete_user_by_id") and user_id:
+            book.ended(book.username_of(user_id[0]), logout=op == "logout_user")
+        elif op == "change_user_password":
+            book.ended(book.subject_of(request.headers.get("authorization", "").partition(" ")[2].strip()))
+
+    def _note_for_memory(self, op: str | None, request: httpx.Request, data: Any) -> None:
+        """Tell the run's memory what a successful answer shows of the run's own users and tenants."""
+        named = path_segments(sent_path(request), self.guard.base_path)[3:4]
+        if op in ("get_users", "get_user_by_id", "create_user"):
+            for user in data if isinstance(data, list) else [data]:
+                if isinstance(user, dict):
+                    self.memory.user_read(user, ours=self.ledger.owns_user(str(user.get("id"))))
+        elif op == TOKEN_OPERATION:
+            username = _grant_username(request)
+            if username:
+                self.memory.logged_in(username)
+        elif op == "delete_user_by_id" and named and self.ledger.owns_user(named[0]):
+            self.memory.user_deleted(named[0])
+        elif op == "delete_tenant_by_id" and named:
+            tenant = next((n for n in tenant_readings(named[0]) if self.ledger.owns_tenant(n)), None)
+            if tenant is not None:
+                hard = request.url.params.get("isHardDelete", "").casefold() == "true"
+                self.memory.tenant_deleted(tenant, hard=hard)
 
     def _ledger_created(self, kind: str, data: dict[str, Any], request: httpx.Request, status: int = 201) -> None:
         """A create succeeded: what it made is this run's, whatever the test then asserts (a target that
@@ -366,6 +439,36 @@ class GuardedClient(httpx.Client):
             self.server_errors.clear()
             self._test, self._test_sent = name, 0
             self._test_started = self._last_progress = time.monotonic()
+
+
+def sent_path(request: httpx.Request) -> str:
+    """The request target as it goes on the wire: the raw one a test asked for (the `target` extension,
+    which keeps dot segments and other spellings httpx would normalise away), else the URL's path."""
+    raw = request.extensions.get("target")
+    return (raw if isinstance(raw, bytes) else request.url.raw_path).decode("ascii", "replace")
+
+
+def sent_url(request: httpx.Request) -> str:
+    """The URL a request went to, its path exactly as sent."""
+    url = request.url
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{sent_path(request)}"
+
+
+def _grant_asked(request: httpx.Request) -> dict[str, Any]:
+    """What a grant (POST /api/v1/token) asked for, its keys case-folded; {} for any other request."""
+    if request.method != "POST" or not request.url.path.rstrip("/").endswith("/api/v1/token"):
+        return {}
+    try:
+        body = json.loads(request.content or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return {str(k).casefold(): v for k, v in body.items()} if isinstance(body, dict) else {}
+
+
+def _grant_username(request: httpx.Request) -> str | None:
+    """The username of a password grant, else None."""
+    username = _grant_asked(request).get("username")
+    return username if isinstance(username, str) else None
 
 
 def _silent(text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 import tempfile
@@ -57,9 +58,27 @@ def main(argv: list[str] | None = None) -> int:
         help="create other people's users and tenants (untagged, or near misses of a run tag; tenant ids 0, 3, 4, 7 "
         "when free) for safety audits; the ready line lists the tenant ids",
     )
+    parser.add_argument(
+        "--lapse",
+        default="3",
+        metavar="SECONDS",
+        help="when the time faults (time-*) lapse: this many seconds after what they forget (default 3)",
+    )
+    parser.add_argument(
+        "--window",
+        default="100",
+        metavar="N",
+        help="the result size at which the volume faults (vol-*) begin (default 100)",
+    )
     args = parser.parse_args(argv)
     if args.token_bytes is not None and args.token_bytes < 1:
         parser.error("--token-bytes must be a positive number of bytes")
+    lapse, window = _lapse(args.lapse), _window(args.window)
+    if lapse is None or window is None:
+        what = f"--lapse must be a number of seconds > 0, not {args.lapse!r}" if lapse is None else ""
+        what = what or f"--window must be a whole number >= 1, not {args.window!r}"
+        print(f"reference: error: {what}", file=sys.stderr)
+        return 2
 
     if args.list_faults:
         for fault in FAULTS.values():
@@ -107,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         access_log=log_file.write if log_file else None,
         token_bytes=args.token_bytes,
         token_answer=args.token_answer,
+        lapse=lapse,
+        window=window,
     )
     import uvicorn
 
@@ -139,6 +160,24 @@ def main(argv: list[str] | None = None) -> int:
             tmp.cleanup()
     print("reference: stopped", flush=True)
     return 0
+
+
+def _lapse(text: str) -> float | None:
+    """--lapse as seconds, or None when it is not a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < math.inf else None
+
+
+def _window(text: str) -> int | None:
+    """--window as a count, or None when it is not a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value >= 1 else None
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -23,19 +24,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ..specs import load_spec
 from . import tokens
 from .faults import Faults
 from .store import Conflict, Store, now_iso
+from .validation import Invalid, RequestValidator
 
 # The deprecated `filter` parameter is part of the contract (LIST-8); openapi-core warns on every use.
 warnings.filterwarnings("ignore", message="filter parameter is deprecated")
@@ -59,7 +58,10 @@ SORT_FIELDS = {
     "type": "type",
 }
 TOKEN_ANSWERS = ("reference", "runai")
+COUNTER_IDS = uuid.UUID("6f1c2a4e-0b7d-5e43-9a55-2f3c8d1e7b90")  # the namespace of race-create-same-id's ids
 LOG_NOTE = "reference.log"  # scope key of the dict where handlers leave what the access log adds
+WRITTEN_PATH = "reference.written_path"  # scope key of a path as written, when it was routed by another spelling
+HEALTH_CHECK = "gateway-health-check"  # who a HEAD without a token is under wire-head-skips-auth
 NO_GRANT = {"grantType": None, "client": None, "known": False, "secret_ok": False}
 
 
@@ -105,26 +107,6 @@ def parse_instant(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class _ValidationRequest:
-    """The openapi-core request protocol over a Starlette request already read."""
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]],
-        headers: dict[str, str],
-        body: bytes,
-        content_type: str,
-    ):
-        self.host_url = "http://reference"
-        self.method = method.lower()
-        self.path = path
-        self.body = body or None
-        self.content_type = content_type
-        self.parameters = RequestParameters(query=ImmutableMultiDict(query), header=Headers(headers), path={})
-
-
 class ReferenceApp:
     """The state and handlers of one server instance."""
 
@@ -138,9 +120,16 @@ class ReferenceApp:
         token_bytes: int | None = None,
         token_answer: str = "reference",
         issued: list[str] | None = None,
+        lapse: float = 3.0,
+        window: int = 100,
+        clock: Callable[[], float] = time.time,
     ):
         if token_answer not in TOKEN_ANSWERS:
             raise ValueError(f"token_answer must be one of {', '.join(TOKEN_ANSWERS)}, not {token_answer!r}")
+        if not 0 < lapse < float("inf"):
+            raise ValueError(f"lapse must be a number of seconds > 0, not {lapse!r}")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a whole number >= 1, not {window!r}")
         self.store = store
         self.faults = faults
         self.token_ttl = token_ttl
@@ -148,6 +137,11 @@ class ReferenceApp:
         self.token_bytes = token_bytes
         self.token_answer = token_answer
         self.issued = issued  # when given, every token signed is appended (self-tests look for leaks)
+        self.lapse = lapse  # seconds after which the time-* faults lapse
+        # What every lapse of a time-* fault is measured with: seconds since the epoch, which a self-test may
+        # move forward (server.Clock). Token iat/exp and stored timestamps keep real time.
+        self.clock = clock
+        self.window = window  # the result size at which the vol-* faults begin
         self.deleted_user_ids: set[str] = set()  # for usr-delete-twice-204
         # What a few planted faults remember beside the store: the rows of deleted users (a soft delete that
         # some queries forget), the id a deletion freed, each user's latest token and the tokens a logout
@@ -158,8 +152,17 @@ class ReferenceApp:
         self.revoked_tokens: set[str] = set()
         self.replaced_password_hashes: dict[str, str] = {}
         self.hard_deletion_log: list[dict[str, Any]] = []  # hard-deleted tenants, for ten-hard-deleted-in-deleted-list
+        # ... and what the race-* and time-* faults keep in memory: each tenant's id counter, the logins a
+        # session cache holds (user id: (lastLogin, clock time)), when each tenant was soft-deleted, when each
+        # token's session began (jti: clock time) and when each user was logged out (user id: clock time).
+        self.id_counters: dict[int, int] = {}
+        self.cached_logins: dict[str, tuple[str, float]] = {}
+        self.soft_deleted_at: dict[int, float] = {}
+        self.sessions_begun: dict[str, float] = {}
+        self.logged_out_at: dict[str, float] = {}
+        self.assigned_is_local: dict[str, bool] = {}  # wire-owned-fields-assigned: isLocal as a create sent it
         self.spec = self._validation_spec(load_spec())
-        self.openapi = OpenAPI.from_dict(self.spec)
+        self.validator = RequestValidator(self.spec)  # compiled once (reference/validation.py)
         self.operations = self._operations()
 
     # ------------------------------------------------------------------ setup
@@ -254,7 +257,11 @@ class ReferenceApp:
                 response.headers[key] = value
             return response
 
-        app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+        app: Any = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+        if self.faults.on("wire-path-spelling-skips-role-check"):
+            app = _routed_by_canonical_spelling(app)
+        if self.faults.on("wire-errors-follow-accept"):
+            app = _errors_as_html_when_preferred(app)
         if self.access_log is None:
             return app
         log = self.access_log
@@ -286,11 +293,21 @@ class ReferenceApp:
             note = request.scope.get(LOG_NOTE)
             principal: Principal | None = None
             try:
-                principal = self.authenticate(request)
+                if (
+                    request.method == "HEAD"
+                    and "authorization" not in request.headers
+                    and self.faults.on("wire-head-skips-auth")
+                ):  # the gateway lets credential-less HEADs through as its health check, a viewer of tenant 1
+                    principal = Principal(HEALTH_CHECK, "viewer", 1)
+                else:
+                    principal = self.authenticate(request)
                 if note is not None:
                     note["principal"] = principal.identity
                 try:
-                    self.authorize(principal, operation, request.query_params.get("deleted"))
+                    if WRITTEN_PATH in request.scope:  # (wire-path-spelling-skips-role-check) no rule names it
+                        self._in_scope(principal, operation)
+                    else:
+                        self.authorize(principal, operation, request.query_params.get("deleted"))
                 except ApiError:
                     user_id = request.path_params.get("userId")
                     if (
@@ -356,6 +373,11 @@ class ReferenceApp:
             raise ApiError(400 if self.faults.on("auth-malformed-token-400") else 401, str(exc)) from None
         except tokens.InvalidToken as exc:
             raise ApiError(401, str(exc)) from None
+        if self.faults.on("time-token-dies-early"):  # the session behind a token outlives it by `lapse` only
+            iat = payload.get("iat")
+            begun = self.sessions_begun.get(str(payload.get("jti")), iat)  # a token of no session: its iat
+            if not isinstance(begun, (int, float)) or self.clock() - begun >= self.lapse:
+                raise ApiError(401, "the token's session has ended")
         kind = payload.get("kind")
         if kind == "client":
             client = self.store.client(str(payload.get("sub")))
@@ -366,7 +388,11 @@ class ReferenceApp:
             user = self.store.user(str(payload.get("uid")), None)
             if user is None:
                 raise ApiError(401, "the user no longer exists")
-            revoked = float(payload.get("iat", 0)) <= user["tokens_valid_after"] or token.strip() in self.revoked_tokens
+            revoked = float(payload.get("iat", 0)) <= user["tokens_valid_after"]
+            if revoked and self.faults.on("time-revocation-lapses"):  # a revocation list whose entries expire
+                since = self.logged_out_at.get(user["id"], user["tokens_valid_after"])
+                revoked = self.clock() - since < self.lapse
+            revoked = revoked or token.strip() in self.revoked_tokens
             if revoked and not self.faults.on("auth-logout-keeps-tokens"):
                 raise ApiError(401, "the token was revoked by a logout")
             return Principal(user["username"], "user", user["tenant_id"], user["id"])
@@ -391,6 +417,15 @@ class ReferenceApp:
         if not allowed:
             raise ApiError(403, f"the {role} role may not call {operation.operation_id}")
 
+    @staticmethod
+    def _in_scope(principal: Principal, operation: Operation) -> None:
+        """What an operation's code needs of a token when no role check ran: a tenant for the Users API, a
+        user for /me (wire-path-spelling-skips-role-check)."""
+        if operation.access.startswith("users") and principal.tenant_id is None:
+            raise ApiError(403, f"the token names no tenant for {operation.operation_id}")
+        if operation.access == "me" and principal.user_id is None:
+            raise ApiError(403, f"the token names no user for {operation.operation_id}")
+
     def sign(self, claims: dict[str, Any]) -> str:
         """A signed token; with `token_bytes`, padded by a random `pad` claim to about that many bytes."""
         token = tokens.encode(claims, self.store.signing_key)
@@ -406,6 +441,8 @@ class ReferenceApp:
         """The token answer: ours (accessToken, expiresIn) or Run:ai's documented one (no expiresIn)."""
         now = time.time()
         claims = {**payload, "iat": now, "exp": int(now) + self.token_ttl, "jti": secrets.token_hex(8)}
+        if self.faults.on("time-token-dies-early"):  # the session the token speaks for begins now
+            self.sessions_begun[claims["jti"]] = self.clock()
         if self.faults.on("auth-token-without-exp"):  # the lifetime is only in expiresIn
             del claims["exp"]
         if self.token_answer == "reference":
@@ -514,7 +551,12 @@ class ReferenceApp:
                         self.store.record_login(row["id"])
                 return self.token_error(401, "bad username or password", "invalid_grant")
             first_only = self.faults.on("usr-last-login-first-only") and user["last_login"] is not None
-            if not self.faults.on("usr-login-keeps-last-login") and not first_only:
+            if self.faults.on("time-last-login-reverts"):  # kept in the session cache, never written through
+                self.cached_logins[user["id"]] = (now_iso(), self.clock())
+            elif self.faults.on("iso-lookalike-login-stamps-all"):  # the session writer updates by username
+                for row in self.store.read("SELECT id FROM users WHERE username = ?", (user["username"],)):
+                    self.store.record_login(row["id"])
+            elif not self.faults.on("usr-login-keeps-last-login") and not first_only:
                 self.store.record_login(user["id"])
             answer = self.issue(
                 {
@@ -555,6 +597,12 @@ class ReferenceApp:
         body = await request.body()
         content_type = request.headers.get("content-type", "").lower()
         has_body = "requestBody" in self.spec["paths"][operation.template][operation.method.lower()]
+        if (
+            has_body
+            and content_type.startswith("application/x-www-form-urlencoded")
+            and self.faults.on("err-form-body-500")
+        ):
+            raise ApiError(500, "internal error: 'NoneType' object is not subscriptable")  # read as a form first
         if has_body and content_type.split(";")[0].strip() != "application/json":
             raise ApiError(400, "the request body must be application/json")
         if has_body:
@@ -564,32 +612,41 @@ class ReferenceApp:
                 raise ApiError(400, "the request body is not UTF-8") from None
         if has_body and operation.operation_id == "create_tenant":
             body = _without_null_metric_store(body)
+        lasts: dict[str, Any] = {}  # wire-repeated-json-key-last-wins: the last value of each key given twice
+        if has_body and operation.operation_id == "create_user" and self.faults.on("wire-repeated-json-key-last-wins"):
+            body, lasts = _first_occurrences(body)  # the validator's parser keeps the first; json.loads the last
         if has_body and self.faults.on("err-missing-field-422"):
             missing = self._missing_required_fields(operation, body)
             if missing:  # the web framework's default answer for a missing field
                 raise ApiError(422, f"field required: {', '.join(missing)}")
-        raw = _ValidationRequest(
-            operation.method,
-            request.url.path,
-            query,
-            dict(request.headers),
-            body if has_body else b"",
-            content_type or "application/json",
-        )
+        headers = dict(request.headers)
+        if request.method == "HEAD" and self.faults.on("wire-head-skips-auth"):  # the gateway's own credential
+            headers.setdefault("authorization", f"Bearer {HEALTH_CHECK}")
         try:
-            result = self.openapi.unmarshal_request(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ApiError(400, f"invalid request: {type(exc).__name__}") from None
-        if result.errors:
-            raise ApiError(400, "; ".join(_error_text(e) for e in result.errors))
-        params = dict(result.parameters.query)
-        params.update(result.parameters.path)
+            found, in_path, parsed = self.validator.validate(
+                operation.template,
+                operation.method,
+                query,
+                dict(request.path_params),
+                headers,
+                body if has_body else None,
+            )
+        except Invalid as exc:
+            raise ApiError(400, str(exc)) from None
+        params = {**found, **in_path}
         for key in ("search", "filter"):
             if key not in params and request.query_params.get(key) == "":
                 params[key] = ""
         if "filterBy" not in params and request.query_params.get("filterBy") == "":
             params["filterBy"] = []  # sent, with no terms
-        return params, result.body
+        if self.faults.on("wire-repeated-param-last-wins"):  # the handler reads Starlette's query_params: the last
+            for name in ("limit", "offset"):
+                given = request.query_params.getlist(name)
+                if len(given) > 1 and name in params and re.fullmatch(r"-?\d+", given[-1]):
+                    params[name] = int(given[-1])
+        if lasts:
+            return params, {**parsed, **lasts}
+        return params, parsed
 
     def _body_schema(self, operation: Operation) -> dict[str, Any]:
         op = self.spec["paths"][operation.template][operation.method.lower()]
@@ -648,6 +705,9 @@ class ReferenceApp:
         if self.faults.on("usr-timestamps-local-time"):  # the server's local time (UTC+2), labelled UTC
             created_at, updated_at = _local_time_as_utc(created_at), _local_time_as_utc(updated_at)
         last_login = row["last_login"]
+        cached = self.cached_logins.get(row["id"])  # (time-last-login-reverts) what the session cache still holds
+        if cached is not None and self.clock() - cached[1] < self.lapse:
+            last_login = cached[0]
         if last_login is None and self.faults.on("usr-last-login-at-create"):  # COALESCE(last_login, created_at)
             last_login = created_at
         out = {
@@ -660,7 +720,8 @@ class ReferenceApp:
             "updatedAt": updated_at,
             "lastLogin": last_login,
             # the detail view reads the identity provider of the user, and API-created users have none
-            "isLocal": not (detail and self.faults.on("usr-is-local-false")),
+            "isLocal": self.assigned_is_local.get(row["id"], True)
+            and not (detail and self.faults.on("usr-is-local-false")),
             "groups": [],
         }
         if detail and self.faults.on("usr-get-leaks-temp-password"):
@@ -719,6 +780,8 @@ class ReferenceApp:
                 users = [u for u in users if text in u["username"].casefold() or text in u["createdBy"].casefold()]
             else:
                 users = [u for u in users if search.casefold() in u["username"].casefold()]
+            if self.faults.on("vol-search-window"):  # the search engine's default window of hits
+                users = users[: self.window]
         return users
 
     def _term(self, text: str) -> tuple[str, str, Any] | None:
@@ -831,7 +894,9 @@ class ReferenceApp:
         elif descending:
             users.reverse()
         offset, limit = params.get("offset", 0), params.get("limit", 500)
-        if offset < 0:  # only reachable with the list-negative-offset-accepted fault
+        # Validation lets no negative offset through, unless a fault does: list-negative-offset-accepted reads
+        # it as 0, and under wire-repeated-param-last-wins it reaches the slice as it is (-1: the last user).
+        if offset < 0 and self.faults.on("list-negative-offset-accepted"):
             offset = 0
         if offset > 0 and self.faults.on("list-offset-skips-one"):
             offset += 1
@@ -857,6 +922,8 @@ class ReferenceApp:
         count = len(self._selected_users(principal, params, every_tenant=every_tenant))
         if self.faults.on("usr-count-includes-deleted"):  # the count query forgets the soft-delete flag
             count += len(self._deleted_users_selected(principal, params))
+        if self.faults.on("vol-count-capped"):  # counted over one page of the index
+            count = min(count, self.window)
         return JSONResponse({"count": count})
 
     async def create_user(
@@ -871,20 +938,37 @@ class ReferenceApp:
             if self._same_username(principal.tenant_id, username):
                 raise ApiError(409, f"a user with email {username} already exists")
             await asyncio.sleep(0.05)
+        recent_only = self.faults.on("vol-duplicate-check-recent")
+        if recent_only and username in self._recent_usernames(principal.tenant_id):
+            raise ApiError(409, f"a user with email {username} already exists")
         # usr-duplicate-409-but-creates: the uniqueness check runs after the insert, and nothing rolls back
         late_check = self.faults.on("usr-duplicate-409-but-creates")
-        reused = self.freed_user_ids.pop(principal.tenant_id, None) if self.faults.on("usr-id-reused") else None
+        user_id = self.freed_user_ids.pop(principal.tenant_id, None) if self.faults.on("usr-id-reused") else None
+        counted = self.faults.on("race-create-same-id")
+        if counted:  # the tenant's id counter is read, then advanced a moment later, with no lock in between
+            number = self.id_counters.get(principal.tenant_id, 0)
+            await asyncio.sleep(0.05)
+            self.id_counters[principal.tenant_id] = number + 1
+            user_id = str(uuid.uuid5(COUNTER_IDS, f"{principal.tenant_id}:{number}"))
+        assigned: dict[str, Any] = {}
+        if self.faults.on("wire-owned-fields-assigned"):  # every column the body names is copied from it
+            columns = {"createdBy": "created_by", "createdAt": "created_at", "lastLogin": "last_login"}
+            assigned = {column: body[key] for key, column in columns.items() if isinstance(body.get(key), str)}
         try:
             row, password = self.store.create_user(
                 principal.tenant_id,
                 username,
                 created_by,
-                allow_duplicate=self.faults.on("usr-duplicate-email") or late_check or racy,
-                user_id=reused,
+                allow_duplicate=self.faults.on("usr-duplicate-email") or late_check or racy or recent_only,
+                user_id=user_id,
                 update_stamp_lead_ms=5 if self.faults.on("usr-updated-before-created") else 0,
+                replace=counted,  # an upsert: a second insert of one id overwrites the first user
+                columns=assigned,
             )
         except Conflict as exc:
             raise ApiError(409, str(exc)) from None
+        if self.faults.on("wire-owned-fields-assigned") and isinstance(body.get("isLocal"), bool):
+            self.assigned_is_local[row["id"]] = body["isLocal"]
         if late_check and len(self._same_username(principal.tenant_id, username)) > 1:
             raise ApiError(409, f"a user with email {username} already exists")
         if body.get("notify") and self.faults.on("usr-notify-empty-temp-password"):
@@ -893,6 +977,14 @@ class ReferenceApp:
         return JSONResponse(
             {"id": row["id"], "username": row["username"], "tempPassword": password}, status_code=status
         )
+
+    def _recent_usernames(self, tenant_id: int) -> set[str]:
+        """The usernames of the tenant's `window` most recently created users (vol-duplicate-check-recent)."""
+        rows = self.store.read(
+            "SELECT username FROM users WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (tenant_id, self.window),
+        )
+        return {row["username"] for row in rows}
 
     def _same_username(self, tenant_id: int, username: str) -> list[sqlite3.Row]:
         return self.store.read("SELECT id FROM users WHERE tenant_id = ? AND username = ?", (tenant_id, username))
@@ -956,7 +1048,10 @@ class ReferenceApp:
                 Response(status_code=204) if self.store.user(user_id, principal.tenant_id) else self.not_found("user")
             )
         row = self.store.user(user_id, principal.tenant_id)
-        if not self.store.delete_user(user_id, principal.tenant_id):
+        looked_up = row is not None and self.faults.on("race-delete-double-204")
+        if looked_up:  # found; the delete runs a moment later and its row count is not read
+            await asyncio.sleep(0.05)
+        if not self.store.delete_user(user_id, principal.tenant_id) and not looked_up:
             if self.faults.on("usr-delete-twice-204") and user_id in self.deleted_user_ids:
                 return Response(status_code=204)
             if self.faults.on("usr-delete-unknown-204") and self._never_existed(user_id):
@@ -1006,7 +1101,10 @@ class ReferenceApp:
             if latest is not None:
                 self.revoked_tokens.add(latest)
             return True
-        return self.store.logout_user(user_id, tenant_id, whole_tenant=self.faults.on("auth-logout-revokes-tenant"))
+        done = self.store.logout_user(user_id, tenant_id, whole_tenant=self.faults.on("auth-logout-revokes-tenant"))
+        if done and self.faults.on("time-revocation-lapses"):  # the revocation list's entry, which expires
+            self.logged_out_at[user_id] = self.clock()
+        return done
 
     async def reset_user_password(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -1018,6 +1116,11 @@ class ReferenceApp:
         self._touch_if_another_tenants(principal, path["userId"])
         if self.faults.on("auth-admin-cannot-reset") and self.store.user(path["userId"], tenant_id) is not None:
             raise ApiError(403, "the admin role may not reset passwords")  # a permission check after the lookup
+        if self.faults.on("race-reset-same-temp-password"):
+            row = self.store.user(path["userId"], tenant_id)
+            if row is not None:  # the generation is read here, and the next one written a moment later
+                generation = row["password_generation"] + 1
+                await asyncio.sleep(0.05)
         password = self.store.reset_password(path["userId"], tenant_id, generation=generation)
         if password is None:
             user_id = path["userId"]
@@ -1029,6 +1132,13 @@ class ReferenceApp:
             return self.not_found("user")
         if self.faults.on("usr-reset-updated-in-future"):
             self.store.stamp_user(path["userId"], "updated_at", _local_time_as_utc(now_iso()))
+        if self.faults.on("iso-lookalike-reset-resets-all"):  # the reset job is keyed by username
+            row = self.store.user(path["userId"], tenant_id)
+            if row is not None:
+                for other in self.store.read(
+                    "SELECT id, tenant_id FROM users WHERE username = ? AND id != ?", (row["username"], row["id"])
+                ):
+                    self.store.reset_password(other["id"], other["tenant_id"])
         return JSONResponse({"tempPassword": password}, status_code=201 if self.faults.on("usr-reset-201") else 200)
 
     async def change_user_password(
@@ -1044,6 +1154,8 @@ class ReferenceApp:
             raise ApiError(403, "the current password is wrong")
         if not current_ok and not self.faults.on("usr-me-password-unchecked"):
             raise ApiError(403, "the current password is wrong")
+        if self.faults.on("race-password-change-both-win"):
+            await asyncio.sleep(0.05)  # checked above, written a moment later: a change in between goes unseen
         if self.faults.on("usr-me-password-old-still-works"):  # kept as an alternate credential
             self.replaced_password_hashes[user["id"]] = user["password_hash"]
         if not self.faults.on("usr-me-password-not-saved"):  # (the change is written to a copy that is dropped)
@@ -1074,6 +1186,7 @@ class ReferenceApp:
     async def get_tenants(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
+        self._purge_lapsed_tenants()
         deleted = bool(params.get("deleted", False))
         rows = self.store.tenants(include_deleted=deleted or self.faults.on("ten-soft-deleted-still-listed"))
         items = [self.tenant_json(r) for r in rows]
@@ -1085,6 +1198,15 @@ class ReferenceApp:
         if deleted:  # with ten-hard-deleted-in-deleted-list, the log of hard deletions is read as well
             items += self.hard_deletion_log
         return JSONResponse(items)
+
+    def _purge_lapsed_tenants(self) -> None:
+        """time-soft-delete-purged: the clean-up job hard-deletes each soft-deleted tenant `lapse` seconds after
+        its delete (run lazily, before the tenant operations that could show it)."""
+        now = self.clock()
+        for tenant_id, deleted_at in list(self.soft_deleted_at.items()):
+            if now - deleted_at >= self.lapse:
+                del self.soft_deleted_at[tenant_id]
+                self.store.hard_delete_tenant(tenant_id)
 
     async def create_tenant(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
@@ -1130,6 +1252,7 @@ class ReferenceApp:
     async def get_tenant_by_id(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
+        self._purge_lapsed_tenants()
         row = self.store.tenant(params["tenantId"])
         if row is None:
             if self.faults.on("ten-get-unknown-403") and params["tenantId"] > self.store.highest_tenant_id():
@@ -1145,6 +1268,7 @@ class ReferenceApp:
     async def delete_tenant_by_id(
         self, principal: Principal, params: dict[str, Any], body: Any, path: dict[str, str]
     ) -> Response:
+        self._purge_lapsed_tenants()
         tenant_id = params["tenantId"]
         row = self.store.tenant(tenant_id)
         if row is None:
@@ -1158,6 +1282,8 @@ class ReferenceApp:
             hard = False
         if not hard:
             self.store.soft_delete_tenant(tenant_id)
+            if self.faults.on("time-soft-delete-purged"):  # a clean-up job takes it `lapse` seconds later
+                self.soft_deleted_at.setdefault(tenant_id, self.clock())
             uid = str(row["id"]) if self.faults.on("ten-soft-delete-uid-is-id") else row["uuid"]
             return JSONResponse({"uid": uid})
         self.store.hard_delete_tenant(tenant_id)
@@ -1242,6 +1368,126 @@ def _without_null_metric_store(body: bytes) -> bytes:
     return body
 
 
+class _FirstWins(dict[str, Any]):
+    """A JSON object as a parser that keeps the first of a repeated key reads it; `lasts` holds what
+    json.loads would have kept instead."""
+
+    lasts: dict[str, Any]
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> _FirstWins:
+    out = _FirstWins()
+    out.lasts = {}
+    for key, value in pairs:
+        if key in out:
+            out.lasts[key] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _first_occurrences(body: bytes) -> tuple[bytes, dict[str, Any]]:
+    """wire-repeated-json-key-last-wins: the body as the validator reads it (each top-level key's first
+    value), and the last value of each top-level key given more than once (what the handler reads)."""
+    try:
+        data = json.loads(body, object_pairs_hook=_first_wins)
+    except (ValueError, RecursionError):
+        return body, {}
+    if not isinstance(data, _FirstWins) or not data.lasts:
+        return body, {}
+    return json.dumps(data).encode(), dict(data.lasts)
+
+
+def _canonical_path(path: str) -> str:
+    """A path with doubled slashes collapsed and a trailing slash dropped."""
+    path = re.sub("/{2,}", "/", path)
+    return path.rstrip("/") or "/"
+
+
+def _routed_by_canonical_spelling(app: Any) -> Any:
+    """wire-path-spelling-skips-role-check: the router sees the canonical spelling of a path; the app is told
+    the path as written (scope WRITTEN_PATH), which no rule of the role check names."""
+
+    async def canonical(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = _canonical_path(scope["path"])
+            if path != scope["path"]:
+                raw = scope.get("raw_path")
+                scope = {
+                    **scope,
+                    "path": path,
+                    "raw_path": _canonical_path(raw.decode("latin-1")).encode("latin-1") if raw else path.encode(),
+                    WRITTEN_PATH: scope["path"],
+                }
+        await app(scope, receive, send)
+
+    return canonical
+
+
+def _prefers_html(accept: str) -> bool:
+    """Whether an Accept header ranks text/html above application/json (or above what covers it)."""
+    ranks = {"html": 0.0, "json": 0.0}
+    for part in accept.split(","):
+        media, *options = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for option in options:
+            key, _, value = option.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media == "text/html":
+            ranks["html"] = max(ranks["html"], quality)
+        elif media in ("application/json", "application/*", "*/*"):
+            ranks["json"] = max(ranks["json"], quality)
+    return ranks["html"] > ranks["json"]
+
+
+def _errors_as_html_when_preferred(app: Any) -> Any:
+    """wire-errors-follow-accept: an error answer to a request that prefers text/html becomes an HTML page."""
+
+    async def negotiated(scope: Any, receive: Any, send: Any) -> None:
+        accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+        if scope["type"] != "http" or not _prefers_html(accept):
+            await app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def as_html(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held["start"] = message  # held until the whole error body is known
+                return
+            if "start" not in held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            start = held.pop("start")
+            try:
+                text = str(json.loads(b"".join(chunks)).get("message", ""))
+            except (ValueError, AttributeError):
+                text = b"".join(chunks).decode("utf-8", "replace")
+            title = f"{start['status']} Error"
+            page = (
+                f"<!DOCTYPE html><html><head><title>{title}</title></head>"
+                f"<body><h1>{title}</h1><p>{html.escape(text)}</p></body></html>"
+            ).encode()
+            headers = [
+                (k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-type", b"content-length")
+            ]
+            headers += [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(page)).encode())]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": page})
+
+        await app(scope, receive, as_html)
+
+    return negotiated
+
+
 def _page_hash(user_id: str, offset: int) -> str:
     """A tie-break that depends on the page asked for (list-ties-shuffled-per-page)."""
     return hashlib.sha256(f"{offset}:{user_id}".encode()).hexdigest()
@@ -1262,13 +1508,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
-
-
-def _error_text(exc: Exception) -> str:
-    """A validation error as one readable line; never raises."""
-    try:
-        errors = getattr(exc.__cause__, "schema_errors", None)
-        detail = ": " + "; ".join(getattr(e, "message", str(e)) for e in errors)[:300] if errors else ""
-        return f"{exc}{detail}"
-    except Exception:
-        return type(exc).__name__

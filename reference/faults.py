@@ -57,6 +57,12 @@ FAULTS: dict[str, Fault] = {
             "logout of a user also revokes every other user's earlier tokens in the tenant",
         ),
         # ERR
+        Fault(
+            "err-form-body-500",
+            "ERR-3",
+            "a JSON body sent as application/x-www-form-urlencoded answers 500: the handler reads it as a form "
+            "before the content type is checked",
+        ),
         Fault("err-conflict-code-400", "ERR-1", "409 answers carry code 400 in their Error body"),
         Fault("err-404-plain-text", "ERR-1", "404 answers for unknown user ids are plain text, not an Error body"),
         Fault("err-lenient-notify-type", "ERR-2", "create_user accepts a non-boolean notify and creates the user"),
@@ -313,6 +319,122 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("iso-search-cross-tenant", "ISO-1", "search looks at the users of every tenant"),
         Fault("iso-count-cross-tenant", "ISO-1", "count looks at the users of every tenant"),
+        # At the same time: a check and the write it allows a moment apart (asyncio.sleep(0.05)), with no lock
+        Fault(
+            "race-delete-double-204",
+            "USR-6",
+            "two DELETEs of one user at the same moment both answer 204: the user is looked up, deleted a moment "
+            "later, and the answer is 204 whether or not that delete removed a row",
+        ),
+        Fault(
+            "race-reset-same-temp-password",
+            "USR-8",
+            "password resets of one user at the same moment hand out the same temporary password: the password "
+            "generation is read, and the next one written a moment later",
+        ),
+        Fault(
+            "race-password-change-both-win",
+            "USR-10",
+            "simultaneous /me/password changes with the right current password all answer 200: the current password "
+            "is checked, the new one written a moment later (the last writer's password is the one that works)",
+        ),
+        Fault(
+            "race-create-same-id",
+            "USR-1",
+            "creates of different emails at the same moment can get the same id: it comes from a per-tenant counter "
+            "read, then advanced a moment later, and the second insert replaces the first user's row (both 201)",
+        ),
+        # At volume: beyond `window` results (--window, default 100)
+        Fault(
+            "vol-search-window",
+            "LIST-4",
+            "search returns at most the first `window` matching users (a search engine's default window), whatever "
+            "the limit; count with the same search counts the same window",
+        ),
+        Fault(
+            "vol-duplicate-check-recent",
+            "USR-3",
+            "a new email is checked against the tenant's `window` most recently created users only: the email of an "
+            "older user gets 201 and a second user of that username",
+        ),
+        Fault("vol-count-capped", "LIST-7", "GET /api/v1/users/count answers at most `window`: min(count, window)"),
+        # Over time: after `lapse` seconds (--lapse, default 3)
+        Fault(
+            "time-last-login-reverts",
+            "USR-11",
+            "a password grant's lastLogin lives in a session cache for `lapse` seconds and is never written: then "
+            "the user reads with the lastLogin it had before the login (null for a first login)",
+        ),
+        Fault(
+            "time-revocation-lapses",
+            "AUTH-4",
+            "a logout's revocation lasts `lapse` seconds: then the user's tokens issued before it work again",
+        ),
+        Fault(
+            "time-token-dies-early",
+            "AUTH-3",
+            "access tokens of every grant get 401 from `lapse` seconds after their iat on, long before their exp",
+            also=("AUTH-1",),
+        ),
+        Fault(
+            "time-soft-delete-purged",
+            "TEN-5",
+            "a soft-deleted tenant is purged `lapse` seconds after its delete: then it is absent from "
+            "?deleted=true and GET /api/v1/tenants/{id} gets 404",
+        ),
+        # However a request is written: repeated values, fields the server owns, path spellings, methods, Accept
+        Fault(
+            "wire-repeated-param-last-wins",
+            "LIST-6",
+            "a limit or offset given twice is validated by its first value and used by its last: limit=1&limit=501 "
+            "answers up to 501 users, offset=0&offset=-1 starts the page at -1 as a Python slice does (the last user)",
+        ),
+        Fault(
+            "wire-repeated-json-key-last-wins",
+            "USR-2",
+            "a create_user body with a key given twice is validated with the first occurrence and handled with the "
+            'last: {"email": "<valid>", "email": "no-at-sign"} answers 201 and creates a user named "no-at-sign"',
+        ),
+        Fault(
+            "wire-owned-fields-assigned",
+            "USR-4",
+            "a create_user body's createdBy, createdAt, lastLogin and isLocal are stored as sent: validation ignores "
+            "them, then the handler copies every field it knows from the body (mass assignment)",
+        ),
+        Fault(
+            "wire-path-spelling-skips-role-check",
+            "AUTH-2",
+            "the router routes a path with a trailing slash or a doubled slash (/api/v1/users/{id}/, "
+            "/api/v1//users/{id}) to its operation, but the role check matches the path as written and lets it "
+            "through: the viewer's DELETE spelled so answers 204 and deletes the user",
+        ),
+        Fault(
+            "wire-head-skips-auth",
+            "AUTH-1",
+            "a HEAD request without an Authorization header is let through as the gateway's health check, read as "
+            "a viewer of tenant 1: HEAD of a Users API path without a token answers 200 (or what GET answers that "
+            "viewer), not 401",
+        ),
+        Fault(
+            "wire-errors-follow-accept",
+            "ERR-1",
+            "an error answered to a request whose Accept header prefers text/html over application/json "
+            "(Accept: text/html, or text/html;q=0.9, application/json;q=0.1) is an HTML page (text/html), not an "
+            "Error body",
+        ),
+        # Tenants side by side: the same username in two tenants
+        Fault(
+            "iso-lookalike-login-stamps-all",
+            "ISO-1",
+            "a password grant sets lastLogin on every user of that username, in every tenant (the session writer "
+            "updates by username, not by user id)",
+        ),
+        Fault(
+            "iso-lookalike-reset-resets-all",
+            "ISO-1",
+            "a password reset of a user id also resets every user of the same username in every tenant: each gets "
+            "a new password and its updatedAt stamped",
+        ),
     ]
 }
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
 
 from .app import ReferenceApp
 from .faults import Faults
@@ -40,8 +43,12 @@ def make_app(
     token_bytes: int | None = None,
     token_answer: str = "reference",
     issued: list[str] | None = None,
+    lapse: float = 3.0,
+    window: int = 100,
+    clock: Callable[[], float] = time.time,
 ) -> Any:
-    """The ASGI application of one reference server."""
+    """The ASGI application of one reference server; `lapse` (seconds) and `window` (results) are when the
+    time-* and vol-* faults begin, `lapse` measured with `clock` (seconds since the epoch)."""
     writer = None if access_log is None else (lambda line: access_log(line + "\n"))
     return ReferenceApp(
         store,
@@ -51,6 +58,9 @@ def make_app(
         token_bytes=token_bytes,
         token_answer=token_answer,
         issued=issued,
+        lapse=lapse,
+        window=window,
+        clock=clock,
     ).asgi()
 
 
@@ -228,6 +238,79 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class Clock:
+    """Seconds since the epoch, as time.time() gives them, plus however far a self-test has moved this clock on.
+    The lapses of the time-* faults are measured with it, so that a self-test ages a server without waiting."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        if not 0 <= seconds < float("inf"):
+            raise ValueError(f"a clock moves forward by a number of seconds >= 0, not {seconds!r}")
+        with self._lock:
+            self.ahead += seconds
+
+
+class InProcess(httpx.BaseTransport):
+    """An httpx transport that hands each request to the ASGI application on the server's event loop, as
+    uvicorn would (a HEAD answer loses its body), and waits for the answer; threads may send at once, and
+    the requests then interleave on the loop as they do over sockets."""
+
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, url: str) -> None:
+        self.app, self.loop = app, loop
+        parts = urlsplit(url)
+        self.server = (parts.hostname or "127.0.0.1", parts.port or 80)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        raw_path = request.extensions.get("target") or request.url.raw_path
+        path, _, query = raw_path.partition(b"?")
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": request.url.scheme,
+            "path": unquote(path.decode("latin-1")),
+            "raw_path": path,
+            "query_string": query,
+            "root_path": "",
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "client": ("127.0.0.1", 50000),
+            "server": self.server,
+        }
+        future = asyncio.run_coroutine_threadsafe(self._call(scope, body), self.loop)
+        status, headers, content = future.result(timeout=request.extensions.get("timeout", {}).get("read") or 60)
+        if request.method == "HEAD":
+            content = b""
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def _call(self, scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        sent: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+        received = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal received
+            if received:
+                await asyncio.sleep(3600)  # the client never disconnects while the answer is pending
+            received = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"], sent["headers"] = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                sent["body"].append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return sent["status"], sent["headers"], b"".join(sent["body"])
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -236,6 +319,29 @@ class RunningServer:
     requests: list[dict[str, Any]]
     foreign: dict[str, list[Any]] = field(default_factory=dict)  # what seed_foreign created, if asked
     issued: list[str] = field(default_factory=list)  # every token the server signed
+    clock: Clock = field(default_factory=Clock)  # what the server measures the lapses of the time-* faults with
+    # the same application called in-process, on the server's own event loop, without a socket or HTTP parsing:
+    # for the reference's own probes (tests/reference), which send ~1,000 requests per planted fault
+    in_process: httpx.BaseTransport | None = None
+
+    def later(self, seconds: float) -> None:
+        """Age the server by `seconds` at once: its time-* faults see that much more time gone by since
+        everything so far (tokens' iat and exp, and every stored timestamp, keep real time)."""
+        self.clock.advance(seconds)
+
+
+@contextmanager
+def _event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in a thread of its own until the block ends."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 @contextmanager
@@ -249,10 +355,16 @@ def running(
     seed_foreign: bool = False,
     tls: tuple[Path, Path] | None = None,
     network: NetworkModes | None = None,
+    lapse: float = 3.0,
+    window: int = 100,
+    listen: bool = True,
 ) -> Iterator[RunningServer]:
-    """A reference server on a free loopback port in a background thread, stopped on exit.
+    """A reference server on a free loopback port in a background thread, stopped on exit (`listen=False`:
+    no port, only its `in_process` transport, which starts and stops at once).
     `requests` collects the access log; `seed_foreign` plants other people's resources (see seed_foreign);
-    `tls` = (certificate, key) PEM files serves HTTPS; `network` adds latency, throttling or silence."""
+    `tls` = (certificate, key) PEM files serves HTTPS; `network` adds latency, throttling or silence;
+    `lapse` (seconds) and `window` (results) are when the time-* and vol-* faults begin; the server's
+    `later(seconds)` moves the clock those lapses are measured with forward, instead of waiting."""
     import json
 
     import uvicorn
@@ -265,6 +377,7 @@ def running(
     foreign = _seed_foreign(store) if seed_foreign else {}
     requests: list[dict[str, Any]] = []
     issued: list[str] = []
+    clock = Clock()
     app = make_app(
         store,
         Faults(list(faults)),
@@ -273,9 +386,24 @@ def running(
         token_bytes=token_bytes,
         token_answer=token_answer,
         issued=issued,
+        lapse=lapse,
+        window=window,
+        clock=clock,
     )
     if network is not None:
         app = network.wrap(app)
+    if not listen:
+        with _event_loop() as loop_alone:
+            url = "http://reference.in-process"
+            try:
+                yield RunningServer(
+                    url, store, store.credentials(), requests, foreign, issued, clock, InProcess(app, loop_alone, url)
+                )
+            finally:
+                store.close()
+                if tmp is not None:
+                    tmp.cleanup()
+        return
     sock = listening_socket("127.0.0.1", 0)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
     config = uvicorn.Config(
@@ -289,7 +417,13 @@ def running(
     server = uvicorn.Server(config)
     if network is not None:
         network.server = server
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    loop: list[asyncio.AbstractEventLoop] = []
+
+    async def serve() -> None:
+        loop.append(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -297,7 +431,9 @@ def running(
             raise RuntimeError("the reference server did not start within 20 s")
         time.sleep(0.01)
     try:
-        yield RunningServer(url, store, store.credentials(), requests, foreign, issued)
+        yield RunningServer(
+            url, store, store.credentials(), requests, foreign, issued, clock, InProcess(app, loop[0], url)
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

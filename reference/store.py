@@ -205,13 +205,21 @@ class Store:
         allow_duplicate: bool = False,
         user_id: str | None = None,
         update_stamp_lead_ms: int = 0,
+        replace: bool = False,
+        columns: dict[str, Any] | None = None,
     ) -> tuple[sqlite3.Row, str]:
-        """A new user and its temporary password; `user_id` and `update_stamp_lead_ms` (an updatedAt read
-        from a clock that many milliseconds earlier than createdAt) are for planted faults."""
+        """A new user and its temporary password; `user_id`, `update_stamp_lead_ms` (an updatedAt read
+        from a clock that many milliseconds earlier than createdAt), `replace` (a row of the same id is
+        overwritten, not refused) and `columns` (created_by, created_at, last_login written as given) are for
+        planted faults."""
         user_id = user_id or str(uuid.uuid4())
         password = self.temp_password(user_id, 0)
         created = datetime.now(UTC)
         stamp, updated = iso(created), iso(created - timedelta(milliseconds=update_stamp_lead_ms))
+        given = dict(columns or {})
+        if set(given) - {"created_by", "created_at", "last_login"}:
+            raise ValueError(f"columns a create may be given: created_by, created_at, last_login, not {sorted(given)}")
+        created_by, stamp = given.get("created_by", created_by), given.get("created_at", stamp)
         with self.transaction() as db:
             if (
                 not allow_duplicate
@@ -221,9 +229,19 @@ class Store:
             ):
                 raise Conflict(f"a user with email {email} already exists")
             db.execute(
-                "INSERT INTO users (id, tenant_id, username, created_by, created_at, updated_at, password_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (user_id, tenant_id, email, created_by, stamp, updated, self.hash_password(user_id, password)),
+                f"INSERT {'OR REPLACE ' if replace else ''}INTO users "
+                "(id, tenant_id, username, created_by, created_at, updated_at, last_login, password_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user_id,
+                    tenant_id,
+                    email,
+                    created_by,
+                    stamp,
+                    updated,
+                    given.get("last_login"),
+                    self.hash_password(user_id, password),
+                ),
             )
             row = db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
         return row, password

@@ -132,13 +132,15 @@ def clauses_table() -> str:
 def profiles_table() -> str:
     lines = [
         "| profile | fuzzed examples per operation | examples per property | state machine runs × steps (each machine) "
-        "| fuzzed requests that must change nothing followed by a look |",
-        "|---|---|---|---|---|",
+        "| fuzzed requests that must change nothing followed by a look | simultaneous requests × batches of each "
+        "kind | users in the crowd | seconds before what was true is judged again |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in PROFILES.values():
         lines.append(
             f"| {p.name} | {p.fuzz_examples} | {p.property_examples} | {p.stateful_examples} × {p.stateful_steps} "
-            f"| {'every one' if p.look_every == 1 else f'1 in {p.look_every}'} |"
+            f"| {'every one' if p.look_every == 1 else f'1 in {p.look_every}'} "
+            f"| {p.simultaneous} × {p.simultaneous_rounds} | {p.volume} | {p.later_seconds:g} |"
         )
     return "\n".join(lines)
 

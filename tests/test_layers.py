@@ -22,7 +22,21 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("the floor", frozenset({"secret", "violations", "rules", "about", "operations", "shrinking", "linearizable"})),
     (
         "how a request leaves",
-        frozenset({"target", "network", "pacing", "redact", "guard", "transport", "launcher", "api", "sweep"}),
+        frozenset(
+            {
+                "target",
+                "network",
+                "pacing",
+                "tokenlife",
+                "memory",
+                "redact",
+                "guard",
+                "transport",
+                "launcher",
+                "api",
+                "sweep",
+            }
+        ),
     ),
     ("what the suite checks with", frozenset({"checks", "lazy_coverage", "fuzz", "options", "state"})),
     ("what a run found", frozenset({"waivers", "results", "render", "reporting"})),

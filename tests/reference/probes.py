@@ -23,6 +23,12 @@ from runai_conformance.reference import tokens
 
 PROBES: dict[str, Callable[[Api], None]] = {}
 SECRET_KEY = re.compile(r"password|secret|metricstore", re.IGNORECASE)
+# The servers the probes meet are started with these (running(lapse=…, window=…)): the probes age the server
+# past the lapse of the time faults (Api.age) and build populations past the window of the volume faults.
+PROBE_LAPSE = 0.3  # seconds
+PROBE_WINDOW = 20  # results
+# How much later a probe looks at an event again: twice the lapse, past it whatever the server's rounding.
+AGED = 2 * PROBE_LAPSE
 
 
 def probe(rule: str) -> Callable[[Callable[[Api], None]], Callable[[Api], None]]:
@@ -34,14 +40,32 @@ def probe(rule: str) -> Callable[[Callable[[Api], None]], Callable[[Api], None]]
 
 
 class Api:
-    """A client of one running reference server, with a token per role."""
+    """A client of one running reference server, with a token per role. `later` (RunningServer.later) ages the
+    server without waiting; without it, `age` waits for real."""
 
-    def __init__(self, url: str, credentials: dict[str, dict[str, str]], signing_key: bytes) -> None:
-        self.http = httpx.Client(base_url=url, timeout=20, event_hooks={"response": [self._note_5xx]})
+    def __init__(
+        self,
+        url: str,
+        credentials: dict[str, dict[str, str]],
+        signing_key: bytes,
+        later: Callable[[float], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.Client(
+            base_url=url, timeout=20, event_hooks={"response": [self._note_5xx]}, transport=transport
+        )
         self.server_errors: list[str] = []  # every 5xx answer since the last clear: ERR-3's, whoever met it
         self.credentials = credentials
         self.signing_key = signing_key
+        self.later = later
         self._tokens: dict[str, str] = {}
+
+    def age(self, seconds: float) -> None:
+        """Let `seconds` go by for the server: its clock moved on, or a real wait where it has no such clock."""
+        if self.later is not None:
+            self.later(seconds)
+        else:
+            time.sleep(seconds)
 
     def _note_5xx(self, response: httpx.Response) -> None:
         if response.status_code >= 500:
@@ -66,7 +90,14 @@ class Api:
         bearer = token or (self.token(role) if role else None)
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
-        return self.http.request(method, path, headers=headers, **kw)
+        answer = self.http.request(method, path, headers=headers, **kw)
+        if answer.status_code == 401 and role and not token:
+            # A role's token that dies before its exp is AUTH-3's to judge (with a token of its own): the role
+            # gets a new one, once, so that the other probes still see what they look at.
+            self._tokens.pop(role, None)
+            headers["Authorization"] = f"Bearer {self.token(role)}"
+            answer = self.http.request(method, path, headers=headers, **kw)
+        return answer
 
     def create_user(self, email: str | None = None, role: str = "admin") -> dict[str, Any]:
         email = email or f"probe-{uuid.uuid4().hex[:10]}@example.com"
@@ -146,6 +177,12 @@ def payload_of(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
 
 
+def at_once(n: int, request: Callable[[int], httpx.Response]) -> list[httpx.Response]:
+    """`request(0)` … `request(n - 1)` sent at the same moment (the client is thread-safe), answers in that order."""
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(request, range(n)))
+
+
 # ------------------------------------------------------------------------------------------ AUTH
 
 
@@ -190,14 +227,20 @@ def auth_rejects_bad_tokens(api: Api) -> None:
             answer = api.call(None, method, path, token=token, json=payload)
             assert answer.status_code == 401, f"{method} {path} with {name} token got {answer.status_code}"
     assert api.call("admin", "GET", "/api/v1/users/count").status_code == 200
+    # However a request is written: HEAD is GET without a body, with the same auth.
+    user = api.create_user()
+    for path in ("/api/v1/users", "/api/v1/users/count", f"/api/v1/users/{user['id']}"):
+        status = api.call(None, "HEAD", path).status_code
+        assert status == 401, f"HEAD {path} without a token got {status}"
 
 
 @probe("AUTH-2")
 def auth_roles_are_enforced(api: Api) -> None:
-    before = api.count()
-    email = f"viewer-{uuid.uuid4().hex[:8]}@example.com"
+    tag = f"v{uuid.uuid4().hex[:8]}"
+    scope = f"username=@{tag}"  # counts of the probe's own users: a whole tenant's, past a window, is LIST-7's to judge
+    email = f"{tag}-viewer@example.com"
     assert_error(api.call("viewer", "POST", "/api/v1/users", json={"email": email}), 403)
-    victim = api.create_user()
+    victim = api.create_user(f"{tag}-victim@example.com")
     unmoved = moving_fields(api, victim["id"])
     for path in ("/api/v1/users", "/api/v1/users/count", f"/api/v1/users/{victim['id']}"):
         status = api.call("viewer", "GET", path).status_code
@@ -205,7 +248,7 @@ def auth_roles_are_enforced(api: Api) -> None:
     for method, suffix in (("DELETE", ""), ("POST", "/password"), ("POST", "/logout")):
         assert_error(api.call("viewer", method, f"/api/v1/users/{victim['id']}{suffix}"), 403)
     assert moving_fields(api, victim["id"]) == unmoved, "the viewer's refused writes moved the user"
-    assert api.count() == before + 1
+    assert api.count(filterBy=scope) == 1, "the viewer's refused create created a user"
     for method, suffix in (("GET", ""), ("POST", "/password"), ("POST", "/logout"), ("DELETE", "")):
         status = api.call("admin", method, f"/api/v1/users/{victim['id']}{suffix}").status_code
         assert status < 400, f"admin {method} /users/{{id}}{suffix} of a user of its tenant got {status}"
@@ -215,6 +258,14 @@ def auth_roles_are_enforced(api: Api) -> None:
     for params in ({}, {"deleted": "true"}):
         status = api.call("operator", "GET", "/api/v1/tenants", params=params).status_code
         assert status == 200, f"operator GET /api/v1/tenants {params} got {status}"
+    # However a path is written: a trailing or a doubled slash is refused, redirected, or authorized as the
+    # operation it reaches. (httpx sends a path as written; a 307 to the canonical spelling is not followed.)
+    target = api.create_user(f"s{uuid.uuid4().hex[:8]}-spelled@example.com")
+    for path in (f"/api/v1/users/{target['id']}/", f"/api/v1//users/{target['id']}"):
+        status = api.call("viewer", "DELETE", path).status_code
+        assert not 200 <= status < 300, f"the viewer's DELETE {path} got {status}"
+    status = api.call("admin", "GET", f"/api/v1/users/{target['id']}").status_code
+    assert status == 200, f"after the viewer's DELETEs of other spellings of its path, GET of the user got {status}"
 
 
 @probe("AUTH-3")
@@ -253,6 +304,13 @@ def auth_token_endpoint_grants(api: Api) -> None:
         assert status == 401, f"bad credentials {body} got {status}"
     assert api.login(user["username"], "wrong-password").status_code == 401
     assert api.login(f"nobody-{uuid.uuid4().hex[:8]}@example.com", "any-password").status_code == 401
+    # Over time: a token works until its exp, however long ago it was issued. The admin client's token as the
+    # server would have issued it an hour ago, with an hour still to run:
+    now = time.time()
+    claims = {**payload_of(api.token("admin")), "iat": now - 3600, "exp": int(now) + 3600, "jti": uuid.uuid4().hex}
+    old = forged(claims, api.signing_key)
+    status = api.call(None, "GET", "/api/v1/users/count", token=old).status_code
+    assert status == 200, f"a token issued an hour ago, its exp an hour ahead, got {status}"
 
 
 def token_answer_holds(api: Api, data: dict[str, Any], sent: float, what: str, *, user_token: bool = False) -> None:
@@ -286,6 +344,9 @@ def auth_logout_revokes_earlier_tokens(api: Api) -> None:
     assert api.token_is_live(theirs), "a logout revoked another user's token"
     after = api.user_token(user["username"], user["tempPassword"])
     assert api.token_is_live(after), "a token issued after the logout is refused"
+    api.age(AGED)  # over time: the revocation lasts
+    for n, token in enumerate(earlier, 1):
+        assert not api.token_is_live(token), f"token {n} issued before the logout works again {AGED:g} s after it"
 
 
 # ------------------------------------------------------------------------------------------- ERR
@@ -320,6 +381,17 @@ def err_bodies_carry_their_status(api: Api) -> None:
     assert len(errors) >= 12, "too few error answers to judge"
     for answer in errors:
         assert_error(answer, answer.status_code)
+    # The Accept header does not change an error's shape: a 404 and a 401 to requests preferring text/html.
+    for accept in ("text/html", "text/html;q=0.9, application/json;q=0.1"):
+        for answer in (
+            api.call("admin", "GET", f"/api/v1/users/{uuid.uuid4()}", headers={"Accept": accept}),
+            api.call(None, "GET", "/api/v1/users", headers={"Accept": accept}),
+        ):
+            assert answer.status_code >= 400, f"Accept {accept!r}: {answer.request.url.path} got {answer.status_code}"
+            try:
+                assert_error(answer, answer.status_code)
+            except AssertionError as exc:
+                raise AssertionError(f"Accept {accept!r}: {exc}") from None
 
 
 @probe("ERR-2")
@@ -327,7 +399,6 @@ def err_schema_breaks_get_400_and_change_nothing(api: Api) -> None:
     """Wrong types, missing required fields, values outside an enum or below a minimum, in every body and
     parameter the suite writes: 400, and nothing created or changed."""
     tag = f"e2-{uuid.uuid4().hex[:8]}"
-    before = api.count()
     for body in (
         {},
         {"notify": True},
@@ -366,7 +437,7 @@ def err_schema_breaks_get_400_and_change_nothing(api: Api) -> None:
         assert answer.status_code == 400, f"/me/password {list(body)} got {answer.status_code}"
     assert moving_fields(api, user["id"]) == unmoved, "a rejected /me/password moved the user"
     assert api.login(user["username"], user["tempPassword"]).status_code == 200
-    assert api.count() == before + 1, "a rejected create_user created a user"
+    assert api.count(filterBy=f"username=@{tag}") == 1, "a rejected create_user created a user"
     assert [u["username"] for u in api.users(search=tag)] == [user["username"]]
     listed = api.call("operator", "GET", "/api/v1/tenants").json()
     assert not [t for t in listed if str(t.get("name", "")).startswith(tag)], "a rejected create_tenant created one"
@@ -374,6 +445,16 @@ def err_schema_breaks_get_400_and_change_nothing(api: Api) -> None:
 
 @probe("ERR-3")
 def err_no_input_gets_5xx(api: Api) -> None:
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "application/xml"):
+        email = f"probe-{uuid.uuid4().hex[:10]}@example.com"
+        answer = api.call(
+            "admin",
+            "POST",
+            "/api/v1/users",
+            content=json.dumps({"email": email}),
+            headers={"Content-Type": content_type},
+        )
+        assert answer.status_code < 500, f"a JSON body sent as {content_type} got {answer.status_code}"
     odd = ["ü", "💥", "\u0000", "%", "'; DROP TABLE users; --", "a" * 5000, "\\", "..", "é=@ü"]
     for text in odd:
         for path, params in (
@@ -442,6 +523,17 @@ def usr_create_answers_id_username_temp_password(api: Api) -> None:
         assert body["id"] and body["id"] not in seen, f"create_user {extra} answered an id already used: {body['id']}"
         assert isinstance(body["tempPassword"], str) and body["tempPassword"], f"{extra}: empty tempPassword"
         seen.add(body["id"])
+    # At the same time: six creates of different emails get six ids, each the id of its own user. (In the peer's
+    # tenant, as the other crowds: the admin's list, which LIST-6 pages one by one, stays short.)
+    emails = [f"together-{uuid.uuid4().hex[:8]}-{n}@example.com" for n in range(6)]
+    answers = at_once(6, lambda n: api.call("peer", "POST", "/api/v1/users", json={"email": emails[n]}))
+    assert [a.status_code for a in answers] == [201] * 6, f"simultaneous creates got {[a.status_code for a in answers]}"
+    ids = [a.json()["id"] for a in answers]
+    assert len(set(ids)) == 6, f"six simultaneous creates answered {len(set(ids))} distinct ids: {ids}"
+    for email, user_id in zip(emails, ids, strict=True):
+        got = api.call("peer", "GET", f"/api/v1/users/{user_id}")
+        shown = got.json().get("username") if got.status_code == 200 else got.status_code
+        assert shown == email, f"the id answered to the create of {email} reads back as {shown}"
 
 
 @probe("USR-2")
@@ -454,6 +546,20 @@ def usr_email_pattern_and_bounds(api: Api) -> None:
     for email in ("user@host", "user@host.c", "a@@b.co", "a b@c.co", "a@b", longest + "x", "ü@b.co", "user@.co"):
         answer = api.call("admin", "POST", "/api/v1/users", json={"email": email})
         assert answer.status_code == 400, f"{email!r} got {answer.status_code}"
+    # However a body is written: an email key given twice gets 400, or the server acts on one email, a valid one.
+    for order in ("valid first", "valid last"):
+        valid, invalid = f"twice-{uuid.uuid4().hex[:8]}@example.com", f"no-at-sign-{uuid.uuid4().hex[:8]}"
+        emails = (valid, invalid) if order == "valid first" else (invalid, valid)
+        raw = f'{{"email": {json.dumps(emails[0])}, "email": {json.dumps(emails[1])}}}'
+        answer = api.call(
+            "admin", "POST", "/api/v1/users", content=raw.encode(), headers={"content-type": "application/json"}
+        )
+        if answer.status_code == 400:
+            continue
+        assert 200 <= answer.status_code < 300, f"the email key twice ({order}) got {answer.status_code}"
+        made = answer.json()["username"]
+        assert made == valid, f"the email key twice ({order}), {valid!r} and {invalid!r}, created {made!r}"
+        assert api.users(search=invalid) == [], f"the email key twice ({order}) created a user named {invalid!r}"
 
 
 @probe("USR-3")
@@ -461,10 +567,9 @@ def usr_duplicate_email_conflicts(api: Api) -> None:
     """An email of the tenant gets 409 and creates nothing, also when the creates race."""
     email = f"dup-{uuid.uuid4().hex[:8]}@example.com"
     api.create_user(email)
-    before = api.count()
     answer = api.call("admin", "POST", "/api/v1/users", json={"email": email})
     assert answer.status_code == 409, answer.status_code
-    assert api.count() == before, "a duplicate create changed the count"
+    assert api.count(filterBy=f"username=={email}") == 1, "a duplicate create changed the count"
     assert len(api.users(filterBy=f"username=={email}")) == 1
     # Concurrency: the same new email sent four times at once has exactly one winner.
     racing = f"race-{uuid.uuid4().hex[:8]}@example.com"
@@ -474,6 +579,14 @@ def usr_duplicate_email_conflicts(api: Api) -> None:
         )
     winners = [s for s in statuses if 200 <= s < 300]  # 201, or 200 where USR-1 is what breaks
     assert len(winners) == 1 and statuses.count(409) == 3, f"four concurrent creates of one email answered {statuses}"
+    # At volume: the email of a user with PROBE_WINDOW + 5 users created after it is still taken.
+    tag = f"u{uuid.uuid4().hex[:8]}"
+    first = api.create_user(f"{tag}-first@example.com", role="peer")
+    crowd(api, f"{tag}-later", PROBE_WINDOW + 5)
+    answer = api.call("peer", "POST", "/api/v1/users", json={"email": first["username"]})
+    assert answer.status_code == 409, f"the email of a user {PROBE_WINDOW + 5} creates ago got {answer.status_code}"
+    same = api.users("peer", filterBy=f"username=={first['username']}")
+    assert len(same) == 1, f"{len(same)} users are named {first['username']}"
 
 
 @probe("USR-4")
@@ -513,6 +626,26 @@ def usr_get_shows_what_was_created(api: Api) -> None:
         for key in ("createdAt", "updatedAt"):
             zoned_and_not_future(after[key], f"after {suffix}: {key}")
         assert parse_time(after["createdAt"]) <= parse_time(after["updatedAt"]), f"after {suffix}: {after}"
+    # Fields the server owns, sent in a create body: refused with 400, or ignored, so that all of the above holds.
+    owned = {
+        "createdBy": "mallory@example.com",
+        "createdAt": "2999-01-01T00:00:00.000Z",
+        "lastLogin": "2020-01-01T00:00:00.000Z",
+        "isLocal": False,
+        "id": str(uuid.uuid4()),
+    }
+    email = f"owned-{uuid.uuid4().hex[:8]}@example.com"
+    answer = api.call("admin", "POST", "/api/v1/users", json={"email": email, **owned})
+    if answer.status_code != 400:
+        assert 200 <= answer.status_code < 300, (
+            f"a create body with the fields the server owns got {answer.status_code}"
+        )
+        got = api.call("admin", "GET", f"/api/v1/users/{answer.json()['id']}").json()
+        creator = payload_of(api.token("admin"))["sub"]
+        assert got["createdBy"] == creator, f"createdBy {got['createdBy']!r}, not the creator {creator!r}"
+        zoned_and_not_future(got["createdAt"], "createdAt of a create whose body sent one in 2999")
+        assert got["lastLogin"] is None, f"lastLogin {got['lastLogin']!r} before any login (the body sent one)"
+        assert got["isLocal"] is True, f"isLocal {got['isLocal']!r} (the body sent false)"
 
 
 @probe("USR-5")
@@ -539,8 +672,11 @@ def usr_representations_carry_no_secret(api: Api) -> None:
 
 @probe("USR-6")
 def usr_delete_removes_the_user(api: Api) -> None:
-    user = api.create_user()
-    before = api.count()
+    tag = f"d{uuid.uuid4().hex[:8]}"
+    scope = f"username=@{tag}"  # counts of the probe's own users: a whole tenant's, past a window, is LIST-7's to judge
+    user = api.create_user(f"{tag}-gone@example.com")
+    api.create_user(f"{tag}-stays@example.com")
+    before = api.count(filterBy=scope)
     answer = api.call("admin", "DELETE", f"/api/v1/users/{user['id']}")
     assert answer.status_code == 204 and answer.content == b"", f"delete got {answer.status_code} {answer.content!r}"
     for method, suffix in (("GET", ""), ("DELETE", ""), ("POST", "/logout"), ("POST", "/password")):
@@ -554,8 +690,14 @@ def usr_delete_removes_the_user(api: Api) -> None:
         {"sortBy": "username"},
     ):
         assert user["id"] not in {u["id"] for u in api.users(**params)}, f"the deleted user is listed with {params}"
-    assert api.count() == before - 1, "the count did not drop by one"
+    assert api.count(filterBy=scope) == before - 1, "the count did not drop by one"
     assert api.count(filterBy=f"username=={user['username']}") == 0, "the deleted user is counted"
+    # At the same time: of four deletes of one user, exactly one gets 204.
+    racer = api.create_user()
+    statuses = sorted(
+        a.status_code for a in at_once(4, lambda _: api.call("admin", "DELETE", f"/api/v1/users/{racer['id']}"))
+    )
+    assert statuses == [204, 404, 404, 404], f"four simultaneous deletes of one user got {statuses}"
 
 
 @probe("USR-7")
@@ -576,6 +718,13 @@ def usr_reset_gives_a_new_password_each_time(api: Api) -> None:
         password = answer.json()["tempPassword"]
         assert password and password not in seen, "a reset repeated an earlier temporary password"
         seen.append(password)
+    # At the same time: four resets of one user hand out four temporary passwords, none seen before. (In the
+    # peer's tenant, as the crowds: the admin's list, which LIST-6 pages one by one, stays short.)
+    racer = api.create_user(role="peer")
+    answers = at_once(4, lambda _: api.call("peer", "POST", f"/api/v1/users/{racer['id']}/password"))
+    assert [a.status_code for a in answers] == [200] * 4, f"simultaneous resets got {[a.status_code for a in answers]}"
+    passwords = {a.json()["tempPassword"] for a in answers} - {racer["tempPassword"]}
+    assert len(passwords) == 4, f"four simultaneous resets handed out {len(passwords)} new temporary passwords"
 
 
 @probe("USR-9")
@@ -610,6 +759,22 @@ def usr_me_password_changes_only_with_the_right_current(api: Api) -> None:
         assert api.login(user["username"], new).status_code == 200, "the new password does not log in"
         assert api.login(user["username"], old).status_code == 401, "the old password still logs in"
         old = new
+    # At the same time: of four changes with the right current password, one wins; the others find it wrong.
+    racer = api.create_user(role="peer")  # (the peer's tenant, as the crowds: the admin's list stays short)
+    token = api.user_token(racer["username"], racer["tempPassword"])
+    news = [f"Pw{n}-{uuid.uuid4().hex[:8]}" for n in range(4)]
+
+    def change_to(n: int) -> httpx.Response:
+        body = {"currentPassword": racer["tempPassword"], "newPassword": news[n]}
+        return api.call(None, "POST", "/api/v1/me/password", token=token, json=body)
+
+    statuses = [a.status_code for a in at_once(4, change_to)]
+    won = [new for new, status in zip(news, statuses, strict=True) if status == 200]
+    assert len(won) == 1 and all(s in (200, 400, 403) for s in statuses), (
+        f"four simultaneous changes with the right current password got {statuses}"
+    )
+    logs_in = [p for p in [racer["tempPassword"], *news] if api.login(racer["username"], p).status_code == 200]
+    assert logs_in == won, f"after the race, {len(logs_in)} passwords log in, not only the winner's"
 
 
 @probe("USR-11")
@@ -630,6 +795,9 @@ def usr_login_sets_last_login(api: Api) -> None:
     time.sleep(0.02)
     assert api.login(user["username"], "a-wrong-password-1").status_code == 401
     assert moving_fields(api, user["id"]) == unmoved, "a grant with a wrong password moved lastLogin"
+    api.age(AGED)  # over time: the login's time stays
+    later = api.call("admin", "GET", f"/api/v1/users/{user['id']}").json()["lastLogin"]
+    assert later == last, f"{AGED:g} s after the login, lastLogin is {later}, not {last}"
 
 
 # ------------------------------------------------------------------------------------------ LIST
@@ -640,6 +808,26 @@ def population(api: Api, tag: str) -> list[dict[str, Any]]:
     made = [api.create_user(f"{tag}-{name}@example.com") for name in names]
     api.user_token(made[1]["username"], made[1]["tempPassword"])  # one user with a lastLogin
     return made
+
+
+def crowd(api: Api, tag: str, n: int, role: str = "peer") -> list[str]:
+    """n users `{tag}-{k:03}@example.com` of the role's tenant (the peer's by default, so that the admin's list,
+    which LIST-6 pages one by one, stays short), created 8 at a time; their emails. A user that a simultaneous
+    create lost (USR-1's to judge) is created again, one at a time, so that a crowd is whole for the rule it
+    serves."""
+    emails = [f"{tag}-{k:03}@example.com" for k in range(n)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda email: api.create_user(email, role=role), emails))
+    for _ in range(3):
+        if api.count(role, filterBy=f"username=@{tag}") == n:  # (cheaper than the list; a wrong count is LIST-7's)
+            break
+        listed = {u["username"] for u in api.users(role, filterBy=f"username=@{tag}", limit=500)}
+        missing = [email for email in emails if email not in listed]
+        if not missing:
+            break
+        for email in missing:
+            api.call(role, "POST", "/api/v1/users", json={"email": email})  # its status is USR-1's or USR-3's
+    return emails
 
 
 def touch(api: Api, user: dict[str, Any]) -> None:
@@ -675,6 +863,9 @@ def list_filter_terms_all_hold_both_ways(api: Api) -> None:
     # Each line must tell a server that obeys the term from one that misreads it; `want` is computed from
     # what the list shows, so the probe stays right whatever the server stores (faults of other rules).
     for terms in (
+        # first, while the population's login is fresh: a lastLogin that does not last is USR-11's to judge
+        [scope, "lastLogin>=2000-01-01"],  # a null lastLogin satisfies no term, whatever the operator
+        [scope, "lastLogin<=2999-01-01T00:00:00Z"],
         [scope, "username=@lph"],  # =@ matches inside the value, not only at its start
         [scope, f"creationTime>={pivot_local}"],  # the pivot's own instant, in another offset: bounds include it
         [scope, f"creationTime<={pivot['createdAt']}"],
@@ -692,8 +883,6 @@ def list_filter_terms_all_hold_both_ways(api: Api) -> None:
         [scope, f"username<={zulu['username']}"],  # string bounds include the value itself
         [scope, f"username>={zulu['username']}"],
         [scope, f"username>={tag}-b"],
-        [scope, "lastLogin>=2000-01-01"],  # a null lastLogin satisfies no term, whatever the operator
-        [scope, "lastLogin<=2999-01-01T00:00:00Z"],
     ):
         got = {u["id"] for u in api.users(filterBy=",".join(terms))}
         want = {i for i, u in everyone.items() if all(satisfies(u, t) for t in terms)}
@@ -768,6 +957,11 @@ def list_search_is_case_insensitive_both_ways(api: Api) -> None:
     got = {u["id"] for u in api.users(search=creator)}
     want = {u["id"] for u in api.users() if creator.lower() in u["username"].lower()}
     assert got == want, f"search {creator!r}: missing {want - got}, unexpected {got - want}"
+    # At volume: a search that PROBE_WINDOW + 5 users match returns them all.
+    tag = f"w{uuid.uuid4().hex[:8]}"
+    emails = crowd(api, tag, PROBE_WINDOW + 5)
+    found = {u["username"] for u in api.users("peer", search=tag, limit=500)}
+    assert found == set(emails), f"search {tag!r} over {len(emails)} matching users found {len(found)}"
 
 
 @probe("LIST-5")
@@ -824,11 +1018,25 @@ def list_pages_cover_the_list(api: Api) -> None:
     assert len(api.users(limit=500)) == len(whole)
     for params in ({"limit": 0}, {"limit": 501}, {"offset": -1}):
         assert api.call("admin", "GET", "/api/v1/users", params=params).status_code == 400, params
+    # A limit or an offset given twice: 400, or the server acts on one of the values, one within the bounds.
+    for limits in ((1, 501), (501, 1)):
+        answer = api.call("admin", "GET", "/api/v1/users", params=[("limit", n) for n in limits])
+        shown = len(answer.json()) if answer.status_code == 200 else None
+        assert answer.status_code == 400 or (answer.status_code == 200 and shown is not None and shown <= 1), (
+            f"limit={limits[0]}&limit={limits[1]} got {answer.status_code} with {shown} users"
+        )
+    for offsets in ((0, -1), (-1, 0)):
+        answer = api.call(
+            "admin", "GET", "/api/v1/users", params=[("sortBy", "username"), *(("offset", n) for n in offsets)]
+        )
+        shown = [u["id"] for u in answer.json()] if answer.status_code == 200 else None
+        assert answer.status_code == 400 or shown == whole, (
+            f"offset={offsets[0]}&offset={offsets[1]} got {answer.status_code}, not 400 or the page at offset 0"
+        )
     # The default limit is 500: a tenant with more than 100 users (the peer's, so that the other probes
     # keep lists of a few dozen) lists them all without a limit.
     tag = f"q{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=8) as pool:  # the client is thread-safe; the server takes them in turn
-        list(pool.map(lambda n: api.create_user(f"{tag}-{n:03}@example.com", role="peer"), range(101)))
+    crowd(api, tag, 101)
     assert len(api.users("peer", filterBy=f"username=@{tag}")) == 101, "without limit, the list stops short of 500"
 
 
@@ -839,15 +1047,21 @@ def list_count_matches_the_list(api: Api) -> None:
     scope = f"username=@{tag}"  # scoped to the probe's own users, as on a shared target
     pivot = next(u for u in api.users(filterBy=scope) if u["id"] == made[2]["id"])
     for params in (
+        {"filterBy": f"{scope},lastLogin>=2000-01-01"},  # first, while the population's login is fresh
         {"filterBy": scope},
         {"filterBy": scope, "search": "ALPHA"},
         {"filterBy": f"{scope},username=@a"},
         {"filterBy": "username=@a", "search": tag},
         {"filterBy": f"{scope},creationTime>={pivot['createdAt']}"},
         {"filterBy": f"{scope},lastUpdated<={pivot['updatedAt']}"},
-        {"filterBy": f"{scope},lastLogin>=2000-01-01"},
     ):
         assert api.count(**params) == len(api.users(**params)), params
+    # At volume: the count of PROBE_WINDOW + 5 users.
+    tag = f"k{uuid.uuid4().hex[:8]}"
+    crowd(api, tag, PROBE_WINDOW + 5)
+    count = api.count("peer", filterBy=f"username=@{tag}")
+    listed = len(api.users("peer", filterBy=f"username=@{tag}", limit=500))
+    assert count == listed == PROBE_WINDOW + 5, f"{PROBE_WINDOW + 5} users: count {count}, list {listed}"
 
 
 @probe("LIST-8")
@@ -968,14 +1182,17 @@ def ten_soft_delete_keeps_a_deleted_record(api: Api) -> None:
     assert answer.json() == {"uid": tenant["uuid"]}, f"soft delete answered {answer.json()}, uuid {tenant['uuid']}"
     live = {t["id"] for t in tenant_list(api)}
     assert tenant["id"] not in live, "a soft-deleted tenant is still in GET /api/v1/tenants"
-    listed = api.call("operator", "GET", "/api/v1/tenants", params={"deleted": "true"})
-    assert listed.status_code == 200, f"GET /api/v1/tenants?deleted=true got {listed.status_code}"
-    deleted = {t["id"]: t for t in listed.json()}
-    assert tenant["id"] in deleted, "a soft-deleted tenant is missing from ?deleted=true"
-    assert deleted[tenant["id"]]["status"] in ("Deleting", "Deleted"), deleted[tenant["id"]]["status"]
-    again = api.call("operator", "GET", f"/api/v1/tenants/{tenant['id']}")
-    assert again.status_code == 200, f"GET of a soft-deleted tenant got {again.status_code}"
-    assert again.json()["status"] in ("Deleting", "Deleted"), again.json()["status"]
+    for when in ("", f" {AGED:g} s later"):  # over time: the deleted record stays
+        if when:
+            api.age(AGED)
+        listed = api.call("operator", "GET", "/api/v1/tenants", params={"deleted": "true"})
+        assert listed.status_code == 200, f"GET /api/v1/tenants?deleted=true got {listed.status_code}{when}"
+        deleted = {t["id"]: t for t in listed.json()}
+        assert tenant["id"] in deleted, f"a soft-deleted tenant is missing from ?deleted=true{when}"
+        assert deleted[tenant["id"]]["status"] in ("Deleting", "Deleted"), deleted[tenant["id"]]["status"] + when
+        again = api.call("operator", "GET", f"/api/v1/tenants/{tenant['id']}")
+        assert again.status_code == 200, f"GET of a soft-deleted tenant got {again.status_code}{when}"
+        assert again.json()["status"] in ("Deleting", "Deleted"), again.json()["status"] + when
 
 
 @probe("TEN-6")
@@ -1021,3 +1238,26 @@ def iso_other_tenants_users_are_invisible(api: Api) -> None:
     assert api.users("peer", search=tag) == [], "the peer's search finds the user"
     assert api.count("peer", filterBy=f"username=@{tag}") == 0, "the peer's count counts the user"
     assert api.count("peer", filterBy=f"username=@{tag}", search=tag) == 0, "the peer's count finds the user"
+    # Tenants side by side: one new email in both tenants is two users (or the second create gets 409); a
+    # password grant and a password reset of the one leave the other as it was. (All its fields but createdAt,
+    # whose every read is USR-4's to judge.)
+    email = f"l{uuid.uuid4().hex[:8]}-twin@example.com"
+    mine = api.create_user(email)
+    answer = api.call("peer", "POST", "/api/v1/users", json={"email": email})
+    if answer.status_code == 409:
+        return
+    assert 200 <= answer.status_code < 300, f"the same email in the peer's tenant got {answer.status_code}"
+    theirs = answer.json()
+
+    def look_alike() -> dict[str, Any]:
+        body = api.call("peer", "GET", f"/api/v1/users/{theirs['id']}").json()
+        return {key: value for key, value in body.items() if key != "createdAt"}
+
+    before = look_alike()
+    api.user_token(mine["username"], mine["tempPassword"])
+    assert look_alike() == before, f"a password grant of {email} in tenant one changed its look-alike in tenant two"
+    api.call("admin", "POST", f"/api/v1/users/{mine['id']}/password")  # its status is USR-8's to judge
+    assert look_alike() == before, f"a password reset of {email} in tenant one changed its look-alike in tenant two"
+    assert api.login(email, theirs["tempPassword"]).status_code == 200, (
+        f"after a password reset of {email} in tenant one, its look-alike's password no longer logs in"
+    )

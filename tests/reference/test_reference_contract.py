@@ -9,15 +9,17 @@ import pytest
 
 from runai_conformance.reference.faults import FAULTS
 from runai_conformance.reference.server import running
-from tests.reference.probes import PROBES, Api
+from tests.reference.probes import PROBE_LAPSE, PROBE_WINDOW, PROBES, Api
 
 CONTRACT_RULES = set(PROBES)
 
 
 @pytest.fixture(scope="module")
 def clean_api() -> Iterator[Api]:
-    with running() as server:
-        yield Api(server.url, server.credentials, server.store.signing_key)
+    with running(lapse=PROBE_LAPSE, window=PROBE_WINDOW, listen=False) as server:
+        yield Api(
+            server.url, server.credentials, server.store.signing_key, later=server.later, transport=server.in_process
+        )
 
 
 @pytest.mark.parametrize("rule", sorted(PROBES))
@@ -33,8 +35,10 @@ def test_fault_breaks_its_rule_and_no_other(name: str) -> None:
     fault that crashes an operation other probes use breaks ERR-3 only, and any other fault that makes a
     probe meet a 5xx breaks ERR-3 too."""
     fault = FAULTS[name]
-    with running([name]) as server:
-        api = Api(server.url, server.credentials, server.store.signing_key)
+    with running([name], listen=False, lapse=PROBE_LAPSE, window=PROBE_WINDOW) as server:
+        api = Api(
+            server.url, server.credentials, server.store.signing_key, later=server.later, transport=server.in_process
+        )
         with pytest.raises(AssertionError):
             PROBES[fault.rule](api)
         broken = []

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -205,6 +206,81 @@ def test_bad_mode_options_are_refused() -> None:
         )
     with pytest.raises(ValueError, match="token_answer"), running(token_answer="keycloak"):
         pass
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--lapse", "0"],
+        ["--lapse", "-1"],
+        ["--lapse", "soon"],
+        ["--lapse", "inf"],
+        ["--window", "0"],
+        ["--window", "2.5"],
+    ],
+    ids=lambda args: " ".join(args),
+)
+def test_bad_lapse_or_window_gets_one_line(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "runai_conformance.reference", "--port", "0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"reference: error: {args[0]} must be a") and repr(args[1]) in lines[0], lines[0]
+
+
+def test_lapse_and_window_reach_the_server(tmp_path: Path) -> None:
+    """--window 2 caps vol-count-capped's count at 2 (tenant one has 3 users); --lapse 0.5 ends
+    time-token-dies-early's tokens half a second after they were issued."""
+    creds = tmp_path / "creds.toml"
+    faults = ["--fault", "vol-count-capped", "--fault", "time-token-dies-early"]
+    with program(*faults, "--window", "2", "--lapse", "0.5", "--credentials-out", creds) as ready:
+        url = ready.split()[2]
+        headers = bearer(url, tomllib.loads(creds.read_text())["roles"]["admin"])
+        answer = httpx.get(f"{url}/api/v1/users/count", headers=headers)
+        assert answer.status_code == 200 and answer.json() == {"count": 2}, answer.text
+        time.sleep(0.6)
+        assert httpx.get(f"{url}/api/v1/users/count", headers=headers).status_code == 401
+    for knobs in ({"lapse": 0}, {"lapse": float("nan")}, {"window": 0}):
+        with pytest.raises(ValueError, match=next(iter(knobs))), running(**knobs):  # type: ignore[arg-type]
+            pass
+
+
+def test_later_ages_the_time_faults_without_waiting() -> None:
+    """An hour's lapse passes at once with `later`: time-token-dies-early's token dies, a token issued afterwards
+    lives its own lapse; time-soft-delete-purged's tenant is purged. On the clean server `later` changes nothing
+    (a token's exp is real time)."""
+    faults = ["time-token-dies-early", "time-soft-delete-purged"]
+    with running(faults, lapse=3600) as server:
+        started = time.monotonic()
+        admin, operator = (
+            bearer(server.url, server.credentials["admin"]),
+            bearer(server.url, server.credentials["operator"]),
+        )
+        tenant = httpx.post(
+            f"{server.url}/api/v1/tenants", json={"name": "aged", "email": "o@example.com"}, headers=operator
+        ).json()["tenant"]
+        assert httpx.delete(f"{server.url}/api/v1/tenants/{tenant['id']}", headers=operator).status_code == 200
+        assert httpx.get(f"{server.url}/api/v1/users/count", headers=admin).status_code == 200
+        server.later(1800)
+        assert httpx.get(f"{server.url}/api/v1/users/count", headers=admin).status_code == 200
+        server.later(1800)
+        assert httpx.get(f"{server.url}/api/v1/users/count", headers=admin).status_code == 401
+        admin = bearer(server.url, server.credentials["admin"])  # issued now: a lapse of its own from here
+        assert httpx.get(f"{server.url}/api/v1/users/count", headers=admin).status_code == 200
+        operator = bearer(server.url, server.credentials["operator"])
+        assert httpx.get(f"{server.url}/api/v1/tenants/{tenant['id']}", headers=operator).status_code == 404
+        assert time.monotonic() - started < 30
+        with pytest.raises(ValueError, match="forward"):
+            server.later(-1)
+    with running() as server:
+        admin = bearer(server.url, server.credentials["admin"])
+        server.later(10 * 365 * 24 * 3600)
+        assert httpx.get(f"{server.url}/api/v1/users/count", headers=admin).status_code == 200
 
 
 # ------------------------------------------------------------------------------------------- foreign data

@@ -1,5 +1,6 @@
 """On a shared target other clients create and delete users all the time: the scoped listing
-properties and the lifecycles must stay green meanwhile."""
+properties, the lifecycles, the simultaneous batches, the crowd, the look-alikes and the facts judged later
+must stay green meanwhile."""
 
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ def test_scoped_properties_and_machines_stay_green_under_churn(workers: str, tmp
                 "conformance/test_users_lifecycle.py",
                 "conformance/test_roles_and_isolation.py",
                 "conformance/test_stateful.py",
+                "conformance/test_simultaneous.py",
+                "conformance/test_volume.py",
+                "conformance/test_lookalikes.py",
+                "conformance/test_later.py",
                 "--profile",
                 "ci",
                 "--concurrency",

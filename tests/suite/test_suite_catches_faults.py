@@ -197,6 +197,40 @@ CAUGHT_BY |= {
 }
 
 
+# fault -> the test that catches it under pressure (issue 34): simultaneous requests judged by the
+# linearizability checker, a crowd larger than a page or a window, what was true judged again later
+SIMULTANEOUS = "conformance/test_simultaneous.py::test_simultaneous_"
+VOLUME = "conformance/test_volume.py::"
+LATER = "conformance/test_later.py::test_what_was_true_holds_later"
+CAUGHT_BY |= {
+    "race-delete-double-204": SIMULTANEOUS + "deletes_of_one_user_have_one_winner",
+    "race-reset-same-temp-password": SIMULTANEOUS + "password_resets_hand_out_different_passwords",
+    "race-password-change-both-win": SIMULTANEOUS + "password_changes_have_one_winner",
+    "race-create-same-id": SIMULTANEOUS + "creates_racing_counts_add_up",
+    "vol-search-window": VOLUME + "test_search_finds_the_whole_crowd",
+    "vol-duplicate-check-recent": VOLUME + "test_an_old_members_email_is_still_a_duplicate",
+    "vol-count-capped": VOLUME + "test_a_crowd_counts_whole",
+    "time-last-login-reverts": LATER,
+    "time-revocation-lapses": LATER,
+    "time-token-dies-early": LATER,
+    "time-soft-delete-purged": "conformance/test_later.py::test_a_deleted_tenant_stays_as_deleted_later",
+}
+
+# fault -> the test that catches a request written another way, or a look-alike in another tenant (issue 35)
+WIRE = "conformance/test_wire.py::"
+CAUGHT_BY |= {
+    "wire-repeated-param-last-wins": WIRE + "test_a_repeated_query_parameter_is_refused_or_one_valid_value_is_used",
+    "wire-repeated-json-key-last-wins": WIRE + "test_a_repeated_json_key_is_refused_or_one_valid_value_is_used",
+    "wire-owned-fields-assigned": WIRE + "test_fields_the_server_owns_are_ignored_or_refused",
+    "wire-path-spelling-skips-role-check": WIRE + "test_every_spelling_of_a_path_keeps_the_viewer_from_deleting",
+    "wire-head-skips-auth": WIRE + "test_head_without_a_token_is_get_without_a_token",
+    "wire-errors-follow-accept": WIRE + "test_accept_changes_no_errors_shape_and_any_content_type_gets_no_5xx",
+    "err-form-body-500": WIRE + "test_accept_changes_no_errors_shape_and_any_content_type_gets_no_5xx",
+    "iso-lookalike-login-stamps-all": "conformance/test_lookalikes.py::test_acting_on_one_twin_leaves_the_other_as_it_was",
+    "iso-lookalike-reset-resets-all": "conformance/test_lookalikes.py::test_acting_on_one_twin_leaves_the_other_as_it_was",
+}
+
+
 # Faults whose target acknowledges deletes it does not do: no client can clean up after them.
 DELETES_NOTHING = {"ten-hard-delete-is-soft", "usr-delete-keeps-user"}
 
