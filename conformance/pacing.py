@@ -196,8 +196,8 @@ class Pacer:
 
     def reset(self, attempt: int) -> float | None:
         """A connection reset on a request that may be repeated: the seconds to wait before its `attempt`-th
-        retry (0.5, 1, 2, … s), or None when the run's patience is spent."""
-        wait = min(8.0, 0.5 * 2 ** max(0, attempt - 1))
+        retry (0.1, 0.2, 0.4, … s, at most 8), or None when the run's patience is spent."""
+        wait = min(8.0, 0.1 * 2 ** max(0, attempt - 1))
         with self._locked() as state:
             state.resets += 1
             if state.held + wait > self.patience:

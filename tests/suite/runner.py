@@ -3,6 +3,7 @@ reference server started here, and read what it reported."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import subprocess
@@ -24,6 +25,7 @@ from runai_conformance.conformance.sweep import clean_up
 from runai_conformance.conformance.target import build_target
 from runai_conformance.conformance.transport import GuardedClient
 from runai_conformance.reference.server import RunningServer, credentials_toml, running
+from tests.suite.forkserver import Starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "20261122"  # fixed, so that what a self-test proves does not depend on the draw
@@ -87,10 +89,23 @@ def run_pytest(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`pytest ARGS` in the project as a user types it (or another `command` started from `cwd`, as an
-    installed copy is), waited for, output captured; `env` adds to the environment."""
-    return subprocess.run(
-        [*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+    installed copy is), waited for, output captured (stdout and stderr as one); `env` adds to the
+    environment. `python -m pytest` of this checkout starts from the pre-warmed starter (forkserver.py)."""
+    environment = {**os.environ, **(env or {})}
+    if tuple(command) == PYTEST:
+        return starter().run([*PYTEST[3:], *args], cwd, environment, timeout)
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+_STARTER: list[Starter] = []
+
+
+def starter() -> Starter:
+    """This self-test process's starter of suite runs, started on first use and ended at exit."""
+    if not _STARTER:
+        _STARTER.append(Starter(ROOT))
+        atexit.register(_STARTER[0].close)
+    return _STARTER[0]
 
 
 def start_suite(server: RunningServer, tmp: Path, *args: str) -> subprocess.Popen[str]:

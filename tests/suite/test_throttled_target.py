@@ -14,7 +14,9 @@ import pytest
 from runai_conformance.reference.server import NetworkModes
 from tests.suite.runner import reference, run_suite
 
-RATE = 50.0  # requests a second the bucket lets through: below what the reference serves on two cores
+RATE = 40.0  # requests a second the bucket lets through: well below what the run sends on a busy 2-core machine
+# The smoke profile without its fuzzing (~2,100 requests): every rule is still proven, at a third of the wait
+EVERY_RULE = ("conformance", "--profile", "smoke", "--deselect", "conformance/test_fuzz.py")
 
 
 @pytest.mark.parametrize(
@@ -27,7 +29,7 @@ def test_a_throttled_target_gets_a_whole_verdict_at_the_pace_it_allows(
     gateway = NetworkModes(bucket_rate=RATE, bucket_headers=headers)
     with reference(network=gateway) as server:
         start = time.monotonic()
-        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", *extra, timeout=900)
+        result = run_suite(server, tmp_path, *EVERY_RULE, *extra, timeout=900)
         wall = time.monotonic() - start
     assert result.returncode == 0, result.output[-3000:]
     data = json.loads((result.report_dir / "summary.json").read_text())
@@ -46,7 +48,7 @@ def test_a_throttled_target_gets_a_whole_verdict_at_the_pace_it_allows(
 
 
 def test_503_bursts_and_resets_on_reads_are_waited_out_without_a_false_failure(tmp_path: Path) -> None:
-    gateway = NetworkModes(outage_every=97, outage_length=3, outage_retry_after="0", reset_every=41, only_reads=True)
+    gateway = NetworkModes(outage_every=97, outage_length=3, outage_retry_after="0", reset_every=61, only_reads=True)
     with reference(network=gateway) as server:
         result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", timeout=900)
     assert result.returncode == 0, result.output[-3000:]
