@@ -3,7 +3,8 @@
     runai-conformance run [pytest options]
     runai-conformance --version
     runai-conformance sweep --credentials FILE [--target-url URL] (--tag rcf-1a2b3c4d | --all) [--older-than MIN] [--dry-run]
-    runai-conformance regress BASELINE CURRENT [--out DIR]
+    runai-conformance regress BASELINE CURRENT [--out DIR] [--history PATH]
+    runai-conformance history PATH [--last N] [--html OUT]
     runai-conformance matrix RUN [--out DIR]
     runai-conformance screenshot PAGE.html PICTURE.png [--width PX]
 
@@ -23,7 +24,12 @@ resources). It prints every resource it deletes; --dry-run lists them and delete
 writes regression.md and regression.html, and exits 1 when a rule fails that did not fail in the
 baseline, or a waiver has expired: the nightly gate. It exits 3 when the runs give no verdict: the
 current run did not complete, a rule that ran in the baseline did not run now, or the two runs are of
-another target, profile or spec (--allow-mismatch allows the last on purpose). `matrix` writes a run's conformance matrix
+another target, profile or spec (--allow-mismatch allows the last on purpose). With --history (the run
+history a run with `--history PATH` keeps) the report adds to each failing rule the date it was first
+seen and marks the rules that flap; the verdict is the same. `history` prints per rule the last N
+nights of that history (P passed, F failed, W waived, - no verdict), since when each failing rule
+fails, which rules flap, and each night's run time and requests; --html writes the trend page
+(conformance/history.py says what each means). `matrix` writes a run's conformance matrix
 again (every run writes it). `screenshot` renders a page in headless Chromium, to look at it.
 """
 
@@ -41,8 +47,9 @@ import httpx
 
 from .about import describe
 from .api import Api
+from .history import DEFAULT_NIGHTS, allure_folder, read, report
 from .options import SUITE_DIR
-from .render import compare, write_matrix, write_regression
+from .render import annotate, compare, write_matrix, write_regression, write_trend
 from .results import read_summary
 from .sweep import RUN_TAG, sweep
 from .target import TAG_PREFIX, ConfigError, build_target
@@ -96,6 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="compare runs of another target, profile or spec on purpose (e.g. a new spec version)",
     )
+    cmd.add_argument(
+        "--history",
+        type=Path,
+        default=Path(os.environ["RUNAI_HISTORY"]) if os.environ.get("RUNAI_HISTORY") else None,
+        help="the run history: first-seen dates and flapping rules from it (env RUNAI_HISTORY)",
+    )
+    cmd = commands.add_parser("history", help="per rule the last nights of a run history; since when, flapping")
+    cmd.add_argument("path", type=Path, help="the run history (a run's --history PATH)")
+    cmd.add_argument(
+        "--last", default=str(DEFAULT_NIGHTS), metavar="N", help=f"nights shown (default {DEFAULT_NIGHTS})"
+    )
+    cmd.add_argument("--html", type=Path, metavar="OUT", help="also write the trend page to OUT (an .html file)")
     cmd = commands.add_parser("matrix", help="write a run's conformance matrix (matrix.html, matrix.md)")
     cmd.add_argument("run", type=Path, help="summary.json or its report dir")
     cmd.add_argument("--out", type=Path, help="where the pages go (default: the run's dir)")
@@ -107,15 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "regress":
-            return regress(args.baseline, args.current, args.out, allow_mismatch=args.allow_mismatch)
+            return regress(
+                args.baseline, args.current, args.out, allow_mismatch=args.allow_mismatch, history=args.history
+            )
+        if args.command == "history":
+            return history_command(args.path, args.last, args.html)
         if args.command == "matrix":
             data = read_summary(args.run)
-            paths = write_matrix(data, args.out or _run_dir(args.run))
+            out = args.out or _run_dir(args.run)
+            paths = write_matrix(data, out, trend=(out / "trend.html").is_file())
             print(f"runai-conformance: wrote {', '.join(map(str, paths))}")
             return 0
         if args.command == "screenshot":
             return screenshot(args.page, args.picture, args.width, args.height)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ConfigError) as exc:
         print(f"runai-conformance: error: {exc}", file=sys.stderr)
         return 2
     return sweep_command(args)
@@ -155,10 +179,14 @@ def _run_dir(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def regress(baseline: Path, current: Path, out: Path | None, *, allow_mismatch: bool = False) -> int:
+def regress(
+    baseline: Path, current: Path, out: Path | None, *, allow_mismatch: bool = False, history: Path | None = None
+) -> int:
     """The gate: 0 pass, 1 a new failure or an expired waiver, 3 the runs give no verdict (incomplete,
-    a rule not run, another target/profile/spec)."""
+    a rule not run, another target/profile/spec). A history annotates the report, never the verdict."""
     result = compare(read_summary(baseline), read_summary(current), allow_mismatch=allow_mismatch)
+    if history is not None:
+        annotate(result, read(history))
     paths = write_regression(result, out or _run_dir(current))
     counts = ", ".join(f"{len(rows)} {name}" for name, rows in result.rows.items())
     print(f"runai-conformance: {counts}; wrote {', '.join(map(str, paths))}")
@@ -169,8 +197,31 @@ def regress(baseline: Path, current: Path, out: Path | None, *, allow_mismatch: 
         print(f"runai-conformance: NEW FAILURE {rule_id}: {detail}")
     for rule_id, detail in result.rows["expired waivers"]:
         print(f"runai-conformance: EXPIRED WAIVER {rule_id}: {detail}")
+    for rule_id, letters in result.flapping.items():
+        print(f"runai-conformance: FLAPPING {rule_id}: {letters} (oldest first, over the history's last nights)")
     print(f"runai-conformance: gate {'FAILS' if result.gate_fails else 'passes'}")
     return 1 if result.gate_fails else 0
+
+
+def history_command(path: Path, last: str, html: Path | None) -> int:
+    """`history`: the last nights of a run history, per rule; with --html the trend page too."""
+    try:
+        nights = int(last)
+    except ValueError:
+        nights = 0
+    if nights < 1:
+        raise ValueError(f"--last {last!r}: give a whole number of nights >= 1")
+    kept = read(path)
+    print(report(kept, nights), end="")
+    if html is not None:
+        page = write_trend(kept, html, last=nights)
+        print(f"runai-conformance: wrote {page}")
+    where = allure_folder(path)
+    print(
+        f"runai-conformance: Allure's trend is kept in {where}{'' if where.is_dir() else ' (none yet)'}: after "
+        f"`allure generate … -o reports/allure-report`, copy reports/allure-report/history/ into it"
+    )
+    return 0
 
 
 def chromium() -> str | None:

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import ExampleDatabase
 
 from .rules import rules
 from .target import PROFILES
@@ -25,6 +26,7 @@ NO_VERDICT = 4  # the exit of a run that gives no verdict: it could not start, s
 PARTIAL = 6  # the exit of a run some of whose selected rules got no verdict (unless --accept-partial)
 STATE = pytest.StashKey["RunState"]()
 REPORTS = pytest.StashKey["RunReports"]()
+EXAMPLES = pytest.StashKey["RunExamples"]()
 ENV = {
     "target_url": "RUNAI_TARGET_URL",
     "credentials": "RUNAI_CREDENTIALS",
@@ -32,7 +34,11 @@ ENV = {
     "profile": "RUNAI_PROFILE",
     "report_dir": "RUNAI_REPORT_DIR",
     "waivers": "RUNAI_WAIVERS",
+    "history": "RUNAI_HISTORY",
     "concurrency": "RUNAI_CONCURRENCY",
+    "example_db": "RUNAI_EXAMPLE_DB",
+    "example_db_from": "RUNAI_EXAMPLE_DB_FROM",
+    "reproduce": "RUNAI_REPRODUCE",
 }
 REMOTE_CONCURRENCY = 8  # worker processes against a target you name that is not on this machine
 
@@ -102,9 +108,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"where JUnit XML and Allure results go (env {ENV['report_dir']}; default reports/)",
     )
     group.addoption(
+        "--example-db",
+        default=None,
+        metavar="DIR",
+        help=f"keep Hypothesis' examples in DIR between runs: a failure found once is replayed first in every "
+        f"later run, whatever its seed (env {ENV['example_db']}; default: none kept). Holds no secret",
+    )
+    group.addoption(
+        "--example-db-from",
+        default=None,
+        metavar="github:OWNER/REPO[/ARTIFACT]",
+        help=f"also read the examples a nightly uploaded as a GitHub Actions artifact (read-only; default artifact "
+        f"runai-examples; GITHUB_TOKEN from the environment) (env {ENV['example_db_from']})",
+    )
+    group.addoption(
+        "--reproduce",
+        default=None,
+        metavar="N",
+        help=f"replay each failure this run found and no earlier run had, N times with the same example, at the "
+        f"end of the run: the report says 'reproduced k of N' (env {ENV['reproduce']}; default: nightly 3, else 0)",
+    )
+    group.addoption("--replay-only", action="store_true", default=False, help=argparse.SUPPRESS)
+    group.addoption("--replay-tests", default=None, help=argparse.SUPPRESS)
+    group.addoption(
         "--waivers",
         default=None,
         help=f"known failures to report as waived, TOML or YAML (env {ENV['waivers']}; see conformance/waivers.py)",
+    )
+    group.addoption(
+        "--history",
+        default=None,
+        metavar="PATH",
+        help=f"the run history the team keeps, a SQLite file: the run adds itself as one night and writes "
+        f"trend.html (env {ENV['history']}; default: none kept; see conformance/history.py)",
     )
 
 
@@ -210,18 +246,40 @@ def module_path(name: str) -> Path | None:
     return Path(spec.origin).resolve() if spec.origin else None
 
 
-def register_hypothesis_profiles() -> None:
+def register_hypothesis_profiles(database: ExampleDatabase | None = None, *, replay_only: bool = False) -> None:
+    """The profiles' Hypothesis settings. No example database unless the run keeps one (conformance/examples.py),
+    never Hypothesis' default one in the working directory. A replay (--reproduce) tries stored examples only."""
     for profile in PROFILES.values():
         settings.register_profile(
             f"runai-{profile.name}",
             max_examples=profile.fuzz_examples,
             deadline=None,
-            database=None,  # no example database written into the checkout
+            database=database,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
             derandomize=False,
             # no "explain" phase: it replays failures against the target to print lines of our own code
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+            phases=(
+                [Phase.explicit, Phase.reuse]
+                if replay_only
+                else [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
+            ),
         )
+
+
+def reproduce_count(config: pytest.Config, profile: str) -> int:
+    """--reproduce / RUNAI_REPRODUCE: how often a new failure is replayed (default: the profile's)."""
+    given = option(config, "reproduce")
+    if given is None:
+        return PROFILES[profile].reproduce
+    try:
+        value = int(given)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 20:
+        raise pytest.UsageError(
+            f"runai-conformance: --reproduce / RUNAI_REPRODUCE {given!r}: give a whole number 0..20"
+        )
+    return value
 
 
 def register_markers(config: pytest.Config) -> None:

@@ -9,6 +9,7 @@ Registered through the `pytest11` entry point. It only acts on runs that collect
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import shutil
 import signal
@@ -29,10 +30,13 @@ from hypothesis import settings
 from . import reporting
 from .about import describe
 from .api import Api, Ledger, Tokens
+from .examples import RunExamples, run_examples
+from .history import start as start_history
 from .launcher import start_embedded
 from .network import describe_tls_failure
 from .operations import operations
 from .options import (
+    EXAMPLES,
     NO_VERDICT,
     REPORTS,
     STATE,
@@ -44,7 +48,9 @@ from .options import (
     pytest_addoption,  # noqa: F401  (the options, registered through this entry-point module)
     register_hypothesis_profiles,
     register_markers,
+    reproduce_count,
 )
+from .replay import ExamplesPlugin, reproduce
 from .reporting import RunReports, redact_report_files, write_reports
 from .results import RESULT_FILES
 from .secret import bearer
@@ -75,6 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.target_url = worker["runai"]["url"]
         config.option.credentials = worker["runai"]["credentials"]
         config.option.hypothesis_seed = worker["runai"]["seed"]
+    examples = open_examples(config, profile, worker)
+    config.stash[EXAMPLES] = examples
+    register_hypothesis_profiles(examples.database, replay_only=examples.replay_only)
     settings.load_profile(f"runai-{profile}")
     budget = config.getoption("shrink_seconds", None)
     set_shrink_budget(PROFILES[profile].shrink_seconds if budget is None else budget)
@@ -103,9 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.clean_alluredir = True
     if worker is not None:  # the controller cleaned the Allure dir once; every worker adds its results
         config.option.clean_alluredir = False
-    waivers_file = option(config, "waivers")
+    waivers_file, history = option(config, "waivers"), option(config, "history")
+    keeps_history = history and worker is None and not config.getoption("replay_only", False)  # (not a replay's)
     try:
         waivers = load_waivers(Path(waivers_file), set(operations())) if waivers_file else []
+        history = start_history(Path(history)) if keeps_history else None
     except ConfigError as exc:
         raise pytest.UsageError(f"runai-conformance: {exc}") from None
     config.stash[REPORTS] = reports = RunReports(
@@ -115,10 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
         certify=bool(config.getoption("certify")),
         accept_partial=bool(config.getoption("accept_partial")),
         read_only=bool(config.getoption("read_only")),
+        history=history,
     )
     if worker is None:  # the one process that records every test's report (xdist sends them here) and writes
         config.pluginmanager.register(reports, "runai-conformance-reports")
     config.pluginmanager.register(reporting, "runai-conformance-reporting")
+    config.pluginmanager.register(ExamplesPlugin(examples, replay_tests(config)), "runai-conformance-examples")
     if is_controller(config):
         config.pluginmanager.register(XdistController(), "runai-conformance-xdist")
         if config.option.dist == "load":  # the tests' lengths differ a lot: an idle worker takes pending ones
@@ -140,6 +153,39 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = workers
         config.option.dist = "worksteal"  # the tests' lengths differ a lot: an idle worker takes pending ones
         config.option.tx = ["popen"] * workers
+
+
+def open_examples(config: pytest.Config, profile: str, worker: dict[str, Any] | None) -> RunExamples:
+    """The run's example database (conformance/examples.py): a worker uses the controller's."""
+    replay_only = bool(config.getoption("replay_only"))
+    if worker is not None and "runai" in worker:
+        path, temporary = worker["runai"]["examples"], worker["runai"]["examples_temporary"]
+        examples = run_examples(path, None, reproduce=0, replay_only=replay_only)
+        examples.temporary = False  # the controller removes it
+        examples.known_failures = set() if temporary else examples.known_failures
+        return examples
+    try:
+        return run_examples(
+            option(config, "example_db"),
+            option(config, "example_db_from"),
+            reproduce=0 if replay_only else reproduce_count(config, profile),
+            replay_only=replay_only,
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(f"runai-conformance: {exc}") from None
+
+
+def replay_tests(config: pytest.Config) -> set[str] | None:
+    """A replay's tests (--replay-tests, a JSON list of test ids the replaying run wrote)."""
+    chosen = config.getoption("replay_tests")
+    if not chosen:
+        return None
+    try:
+        return set(json.loads(Path(chosen).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise pytest.UsageError(
+            f"runai-conformance: --replay-tests {chosen}: not a JSON list of test ids ({exc})"
+        ) from None
 
 
 # Deprecation warnings of the libraries under the suite, which the user can do nothing about.
@@ -237,6 +283,8 @@ class XdistController:
             "seed": state.seed,
             "run_tag": tag,
             "shared": str(state.target.shared),
+            "examples": str(examples.path) if (examples := node.config.stash[EXAMPLES]).path else None,
+            "examples_temporary": examples.temporary,
         }
 
     @pytest.hookimpl(optionalhook=True)
@@ -418,6 +466,9 @@ def start_run(session: pytest.Session) -> None:
             reports.stopped = f"stopped before the first test: {exc}"
         pytest.exit(f"runai-conformance: {exc}", returncode=NO_VERDICT)
     install_interrupt_handler(session, state)
+    examples = config.stash.get(EXAMPLES, None)
+    if examples is not None and examples.database is not None:  # it stores no value that holds a secret
+        examples.database.redactor = state.redact
     http = state.api.http
     every = config.getoption("progress_every", None)
     if every is not None:
@@ -570,6 +621,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         http.gone, http.timeout = None, httpx.Timeout(short, connect=min(3.0, http.network.connect_timeout))
         http._unanswered = http.network.give_up_after - 1
     swept: list[dict[str, Any]] = []
+    examples = config.stash.get(EXAMPLES, None)
+    if examples is not None and reports is not None and not worker and not gone and not session.shouldstop:
+        for line in reproduce(config, state, examples, list(reports.recorder.records.values())):
+            if reporter:
+                reporter.write_line(f"runai-conformance: {line}")
     try:
         if not state.target.read_only and controller is None:  # (a controller created nothing itself)
             state.cleanup_problems = clean_up(state.api)
@@ -583,6 +639,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except Exception as exc:  # a cleanup that breaks is reported with the sweep that finishes it, never raised
         state.cleanup_problems = [f"the cleanup stopped: {type(exc).__name__}: {state.redact(str(exc))[:200]}"]
     finally:
+        if examples is not None and not worker:
+            examples.close()
         pacing = state.api.http.pacer.totals()  # the whole run's, its workers' included (one shared pace)
         state.api.http.close()
         if state.embedded:

@@ -1,6 +1,7 @@
-"""Pages made from run summaries (conformance/results.py): the conformance matrix of one run and the
-regression report of a run against a baseline. Each is written as Markdown and as one
-self-contained HTML page (no scripts, no external files), to forward as it is."""
+"""Pages made from run summaries (conformance/results.py): the conformance matrix of one run, the
+regression report of a run against a baseline, and the trend over the nights a history keeps
+(conformance/history.py). Each is one self-contained HTML page (no scripts, no external files), to
+forward as it is; the matrix and the regression report also as Markdown."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from .about import describe
+from .history import (
+    DEFAULT_NIGHTS,
+    Night,
+    failing_now,
+    failing_since,
+    flapping,
+    flapping_now,
+    judged_rules,
+    night_of,
+)
 
 COLOURS = {
     "passed": ("#1e7b34", "#e3f4e7"),
@@ -101,7 +112,8 @@ def _counts(data: dict[str, Any]) -> dict[str, int]:
 # ------------------------------------------------------------------------------ matrix
 
 
-def matrix_html(data: dict[str, Any]) -> str:
+def matrix_html(data: dict[str, Any], *, trend: bool = False) -> str:
+    """The matrix page; `trend`: it links the trend page written beside it (trend.html)."""
     ops = [op for op in data["operations"]]
     if any("—" in entry["cells"] for entry in data["rules"].values()):
         ops.append("—")
@@ -144,6 +156,7 @@ def matrix_html(data: dict[str, Any]) -> str:
         f"<h1>Run:ai conformance matrix</h1><p class=meta>{html.escape(_meta(data))}</p>"
         f"<p><b>{html.escape(_standing(data))}</b></p>"
         f'<p class="counts">rules: {counts}</p>'
+        f"{'<p><a href=trend.html>The trend over the nights of the history</a></p>' if trend else ''}"
         f"<table><thead><tr><th>rule</th><th>status</th><th>what it says</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"{waivers}<h2>Evidence</h2>{''.join(evidence) or '<p>No failures, waivers or skips.</p>'}"
         f"{_unattributed_html(data)}"
@@ -210,10 +223,10 @@ def matrix_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_matrix(data: dict[str, Any], out: Path) -> list[Path]:
+def write_matrix(data: dict[str, Any], out: Path, *, trend: bool = False) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "matrix.html", out / "matrix.md"]
-    paths[0].write_text(matrix_html(data), encoding="utf-8")
+    paths[0].write_text(matrix_html(data, trend=trend), encoding="utf-8")
     paths[1].write_text(matrix_markdown(data), encoding="utf-8")
     return paths
 
@@ -230,6 +243,9 @@ class Regression:
     current: dict[str, Any]
     rows: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
     cannot_judge: list[str] = field(default_factory=list)  # why these two runs give no verdict at all
+    nights: int = 0  # the nights of the history read for `first_seen` and `flapping` (`annotate`)
+    first_seen: dict[str, str] = field(default_factory=dict)  # failing rule -> the date its streak began
+    flapping: dict[str, str] = field(default_factory=dict)  # rule -> its letters over the window
 
     @property
     def gate_fails(self) -> bool:
@@ -317,6 +333,26 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *, allow_mismatch
     return result
 
 
+def annotate(reg: Regression, nights: list[Night], *, last: int = DEFAULT_NIGHTS) -> None:
+    """What a history says of the rules the gate lists: since when each failing one fails, and which of
+    them flap over the last `last` nights (conformance/history.py). The current run is the last night:
+    the history's own record of it, or added when the history does not hold it. The verdict stays."""
+    mine = next((i for i, night in enumerate(nights) if night.same_run(reg.current)), None)
+    nights = nights[: mine + 1] if mine is not None else [*nights, night_of(reg.current)]
+    since = failing_since(nights)
+    reg.nights, reg.flapping = len(nights), flapping(nights[-last:])
+    reg.first_seen = {rule: night.date for rule, night in since.items()}
+    for category in ("new failures", "still failing", "fixed"):
+        annotated = []
+        for rule_id, detail in reg.rows[category]:
+            if rule_id in reg.first_seen and category != "fixed":
+                detail += f"; first seen {reg.first_seen[rule_id]}"
+            if rule_id in reg.flapping:
+                detail += f"; FLAPPING ({reg.flapping[rule_id]} over the last {min(last, len(nights))} nights)"
+            annotated.append((rule_id, detail))
+        reg.rows[category] = annotated
+
+
 def _run_line(data: dict[str, Any]) -> str:
     suite = describe(data["suite"]) if data.get("suite") else []  # a summary written before `suite` has none
     return " · ".join([f"{data['target']} · {data['profile']} · seed {data['seed']} · {data['finished']}", *suite])
@@ -330,6 +366,7 @@ def regression_markdown(reg: Regression) -> str:
         f"- current: {_run_line(reg.current)}",
         f"- gate: {reg.verdict}",
         *(f"- cannot judge: {reason}" for reason in reg.cannot_judge),
+        *([f"- history: {reg.nights} nights; first seen and flapping read from it"] if reg.nights else []),
         "",
     ]
     for category in CATEGORIES:
@@ -361,6 +398,7 @@ def regression_html(reg: Regression) -> str:
         f"<p class=meta>baseline: {html.escape(_run_line(reg.baseline))}<br>current: {html.escape(_run_line(reg.current))}</p>",
         f"<p>gate: {_badge('failed') if reg.gate_fails else _badge('passed')} {html.escape(reg.verdict)}</p>",
         *(f"<p>cannot judge: {html.escape(reason)}</p>" for reason in reg.cannot_judge),
+        *([f"<p>history: {reg.nights} nights; first seen and flapping read from it</p>"] if reg.nights else []),
     ]
     for category in CATEGORIES:
         rows = reg.rows[category]
@@ -385,3 +423,104 @@ def write_regression(reg: Regression, out: Path) -> list[Path]:
     paths[0].write_text(regression_markdown(reg), encoding="utf-8")
     paths[1].write_text(regression_html(reg), encoding="utf-8")
     return paths
+
+
+# ------------------------------------------------------------------------------ trend
+
+TREND_CELL, TREND_GAP = 30, 4  # a night's cell in the grid, in px: large, so the picture reads at a glance
+TREND_COLOURS = {  # solid cells: the matrix's strong colour of each verdict, a pale grey for none
+    "passed": COLOURS["passed"][0],
+    "failed": COLOURS["failed"][0],
+    "waived": COLOURS["waived"][0],
+    "no verdict": COLOURS["skipped"][1],
+}
+
+
+def trend_html(nights: list[Night], *, last: int = DEFAULT_NIGHTS) -> str:
+    """The trend over a history's last `last` nights: rules × nights as a grid of coloured cells, since
+    when each failing rule fails and which flap, and the run time and request count as two small plots."""
+    shown = nights[-last:]
+    since, flaps = failing_since(nights), flapping(shown)
+    legend = " ".join(
+        f'<span><svg width="14" height="14"><rect x="0.5" y="0.5" width="13" height="13" fill="{colour}" stroke="#8a939e"/></svg> {verdict}</span>'
+        for verdict, colour in TREND_COLOURS.items()
+    )
+    span = f"{shown[0].date} → {shown[-1].date} · last on {shown[-1].target} ({shown[-1].profile})" if shown else ""
+    body = (
+        f"<h1>Run:ai conformance trend</h1><p class=meta>the last {len(shown)} of {len(nights)} nights"
+        f" · {html.escape(span)}</p><p class=counts>{legend}</p>{_grid_svg(shown, since, flaps)}"
+        f"<p>{html.escape(failing_now(since))}<br>{html.escape(flapping_now(flaps))}</p>"
+        f"<h2>Run time and requests</h2><p>{_plot_svg(shown, 'duration_seconds', 'run time, s')} "
+        f"{_plot_svg(shown, 'requests', 'requests')}</p><h2>Nights</h2>{_nights_table(shown)}"
+    )
+    return _page("Run:ai conformance trend", body)
+
+
+def _grid_svg(nights: list[Night], since: dict[str, Night], flaps: dict[str, str]) -> str:
+    rules = judged_rules(nights)
+    pitch, label, head = TREND_CELL + TREND_GAP, 90, 24
+    width, height = label + len(nights) * pitch + 320, head + len(rules) * pitch
+    parts = [
+        f'<text x="{label + i * pitch + TREND_CELL // 2}" y="16" text-anchor="middle" font-size="10">'
+        f"{html.escape(night.date[5:])}</text>"
+        for i, night in enumerate(nights)
+    ]
+    for j, rule in enumerate(rules):
+        y = head + j * pitch
+        parts.append(f'<text x="0" y="{y + 20}" font-size="13" font-weight="600">{html.escape(rule)}</text>')
+        for i, night in enumerate(nights):
+            verdict = night.verdicts.get(rule, "no verdict")
+            parts.append(
+                f'<rect x="{label + i * pitch}" y="{y}" width="{TREND_CELL}" height="{TREND_CELL}" '
+                f'fill="{TREND_COLOURS[verdict]}"><title>{html.escape(f"{rule} · {night.started}: {verdict}")}</title></rect>'
+            )
+        notes = [f"failing since {since[rule].date}"] if rule in since else []
+        notes += [f"flapping ({flaps[rule]})"] if rule in flaps else []
+        x = label + len(nights) * pitch + 8
+        parts.append(f'<text x="{x}" y="{y + 20}" font-size="12">{html.escape(" · ".join(notes))}</text>')
+    return (
+        f'<svg width="{width}" height="{height}" shape-rendering="crispEdges" role="img" '
+        f'aria-label="rules by nights">{"".join(parts)}</svg>'
+    )
+
+
+def _plot_svg(nights: list[Night], what: str, title: str) -> str:
+    """One measure of the nights as a small line plot, from 0 to its largest value; a night without it is left out."""
+    width, height, left, top, bottom = 360, 130, 44, 22, 22
+    values = [(i, getattr(night, what)) for i, night in enumerate(nights) if getattr(night, what) is not None]
+    most = max((v for _, v in values), default=0) or 1
+    step = (width - left - 10) / max(len(nights) - 1, 1)
+    points = [(left + i * step, top + (height - top - bottom) * (1 - v / most)) for i, v in values]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2458b3"/>' for x, y in points)
+    first, last = (nights[0].date, nights[-1].date) if nights else ("", "")
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)} per night">'
+        f'<text x="0" y="14" font-size="12" font-weight="600">{html.escape(title)}</text>'
+        f'<text x="{left - 4}" y="{top + 4}" font-size="10" text-anchor="end">{most:g}</text>'
+        f'<text x="{left - 4}" y="{height - bottom}" font-size="10" text-anchor="end">0</text>'
+        f'<path d="M{left},{top} V{height - bottom} H{width - 6}" fill="none" stroke="#8a939e"/>'
+        f'<polyline points="{line}" fill="none" stroke="#2458b3" stroke-width="2"/>{dots}'
+        f'<text x="{left}" y="{height - 6}" font-size="10">{first}</text>'
+        f'<text x="{width - 6}" y="{height - 6}" font-size="10" text-anchor="end">{last}</text></svg>'
+    )
+
+
+def _nights_table(nights: list[Night]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(n.started)}</td><td>{html.escape(n.profile)}</td><td>{n.seed}</td>"
+        f"<td>{n.exit_status}{'' if n.complete else ' INCOMPLETE'}</td>"
+        f"<td>{'?' if n.duration_seconds is None else f'{n.duration_seconds:g} s'}</td>"
+        f"<td>{'?' if n.requests is None else n.requests}</td><td>{html.escape(n.target)}</td></tr>"
+        for n in nights
+    )
+    return (
+        "<table><thead><tr><th>started</th><th>profile</th><th>seed</th><th>exit</th><th>run time</th>"
+        f"<th>requests</th><th>target</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def write_trend(nights: list[Night], page: Path, *, last: int = DEFAULT_NIGHTS) -> Path:
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(trend_html(nights, last=last), encoding="utf-8")
+    return page

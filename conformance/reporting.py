@@ -16,10 +16,11 @@ from hypothesis.errors import Flaky
 
 from .api import ContractViolation
 from .guard import Refused
+from .history import carry_allure_history, read, record
 from .operations import TOKEN_OPERATION, operation_of, operations
 from .options import NO_VERDICT, PARTIAL, REPORTS, STATE, option
 from .redact import Redactor
-from .render import write_matrix
+from .render import write_matrix, write_trend
 from .results import (
     EVIDENCE_LIMIT,
     STATUS_ORDER,
@@ -32,6 +33,7 @@ from .results import (
 from .rules import family, rules
 from .shrinking import watching_shrinks
 from .state import RunState
+from .target import ConfigError
 from .tokenlife import EARLY_DEATH_RULES, TokenDied
 from .transport import ServerErrors
 from .waivers import Waiver, applicable
@@ -52,6 +54,7 @@ class RunReports:
     recorder: Recorder = field(default_factory=Recorder)
     stopped: str | None = None  # why the run never got to its tests (its one line said so)
     unfinished: str | None = None  # why tests that started have no verdict (a worker that crashed)
+    history: Path | None = None  # --history: the run history this run adds its night to (conformance/history.py)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorder.add(report)
@@ -114,8 +117,9 @@ def write_reports(
         session.exitstatus = PARTIAL
         data["exit_status"] = data["run"]["exit_status"] = PARTIAL
     write_summary(data, reports.report_dir)
-    write_matrix(data, reports.report_dir)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
+    unkept = keep_history(reports, data, Path(allure_dir) if allure_dir else None)
+    write_matrix(data, reports.report_dir, trend=reports.history is not None and unkept is None)
     if allure_dir:
         allure_environment(data, Path(allure_dir))
     if reporter is None or reports.stopped:  # a run that never started: its one line says why, nothing more
@@ -165,6 +169,28 @@ def write_reports(
     reporter.write_line(
         f"runai-conformance: results in {reports.report_dir / 'summary.json'}, matrix {reports.report_dir / 'matrix.html'}"
     )
+    if reports.history is not None:
+        reporter.write_line(
+            f"runai-conformance: {unkept}"
+            if unkept
+            else f"runai-conformance: night added to the history {reports.history}, trend {reports.report_dir / 'trend.html'}",
+            red=bool(unkept),
+        )
+
+
+def keep_history(reports: RunReports, data: dict[str, Any], allure_dir: Path | None) -> str | None:
+    """With --history: the run added to the history as a night, the trend page written beside the matrix, and
+    Allure's kept history put into the Allure results. None when done (or not asked); else the one line why not."""
+    if reports.history is None:
+        return None
+    try:
+        record(reports.history, data)
+        write_trend(read(reports.history), reports.report_dir / "trend.html")
+        if allure_dir is not None:
+            carry_allure_history(reports.history, allure_dir)
+    except (ConfigError, OSError) as exc:
+        return f"the history was not kept: {exc}"
+    return None
 
 
 def partial_line(partial: dict[str, Any], rules: int) -> str:

@@ -4,6 +4,7 @@ The summary is the one machine-readable result of a run; the conformance matrix,
 report and the gate are all made from it (conformance/render.py). Its shape:
 
     {"format": 1, "target": URL, "profile": ..., "seed": ..., "run_tag": ..., "started": ISO, "finished": ISO,
+     "duration_seconds": S,
      "suite": {"version", "spec", "apis": {tag: version}, "contract", "rules", "overlays"} (conformance/about.py),
      "spec": {"title", "version", "published_versions": {operationId: version}, "overlays": [{file, rule, title}]},
      "operations": [operationId, ..., "token_grant"],
@@ -45,7 +46,7 @@ from .operations import operations
 from .rules import family, rules
 from .waivers import Waiver
 
-RESULT_FILES = ("summary.json", "matrix.html", "matrix.md")  # one run's verdict; cleared when the next starts
+RESULT_FILES = ("summary.json", "matrix.html", "matrix.md", "trend.html")  # one run's; cleared when the next starts
 STATUS_ORDER = ("failed", "waived", "passed", "skipped", "not-run")
 EVIDENCE_LIMIT = 4000
 
@@ -81,6 +82,7 @@ class TestRecord:
     requests: int = 0  # requests the test sent to the target (setup and call)
     violations: list[dict[str, Any]] = field(default_factory=list)  # each: rules, operation, message
     unattributed: list[dict[str, Any]] = field(default_factory=list)  # each: kind, message
+    reproduced: dict[str, Any] | None = None  # a new failure replayed: failed (k) of (n) replays (replay.py)
 
 
 def record_of(report: Any) -> TestRecord | None:
@@ -312,6 +314,7 @@ def summary(
     records = list(recorder.records.values())
     ops = operations()
     table = rule_table(records, ops)
+    finished = datetime.now(UTC)
     return {
         "format": 1,
         "target": target,
@@ -320,7 +323,8 @@ def summary(
         "seed": seed,
         "run_tag": run_tag,
         "started": recorder.started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "duration_seconds": round((finished - recorder.started).total_seconds(), 1),
         "suite": identity(),
         "spec": spec_info(),
         "operations": ops,

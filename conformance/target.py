@@ -42,6 +42,7 @@ class Profile:
     simultaneous: int = 6  # requests in a batch sent at once (conformance/test_simultaneous.py)
     simultaneous_rounds: int = 2  # batches of each kind
     volume: int = 120  # users in the large population the listing clauses are judged on too (test_volume.py)
+    reproduce: int = 0  # how often a new failure is replayed at the end of the run, with its example (--reproduce)
 
 
 PROFILES = {
@@ -86,6 +87,7 @@ PROFILES = {
         simultaneous=8,
         simultaneous_rounds=10,
         volume=300,
+        reproduce=3,
     ),
 }
 

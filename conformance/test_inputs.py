@@ -10,21 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from runai_conformance.conformance.api import Api, ContractViolation, access_token, raise_found
+from runai_conformance.conformance.examples import property_settings
 from runai_conformance.conformance.fuzz import tag_email, tag_tenant_name
 from runai_conformance.conformance.rules import rule
 from runai_conformance.strategies.emails import MAX_LENGTH, emails, invalid_emails, pattern_breaking_emails
 from runai_conformance.strategies.tenants import invalid_tenant_names, tenant_names
 
 TAG_ROOM = 14  # "rcf-xxxxxxxx-": what tagging adds to a name
-
-
-def property_settings(api: Api) -> settings:
-    return settings(
-        max_examples=api.target.profile.property_examples, deadline=None, suppress_health_check=list(HealthCheck)
-    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +30,7 @@ def writable(api: Api) -> None:
 
 @rule("USR-2")
 def test_valid_emails_are_accepted(api: Api) -> None:
-    @property_settings(api)
+    @property_settings(api.target.profile.property_examples)
     @given(email=emails(max_size=254 - TAG_ROOM))
     def accepted(email: str) -> None:
         tagged = tag_email(email, api.ledger.run_tag)
@@ -47,7 +42,7 @@ def test_valid_emails_are_accepted(api: Api) -> None:
 
 @rule("USR-2")
 def test_near_miss_emails_get_400(api: Api) -> None:
-    @property_settings(api)
+    @property_settings(api.target.profile.property_examples)
     @given(email=invalid_emails())
     def rejected(email: str) -> None:
         answer = api.call("admin", "POST", "/api/v1/users", json={"email": email})
@@ -108,7 +103,7 @@ def test_tenant_names(api: Api) -> None:
         )
         api.expect(wrong, "TEN-2", 400, f"a tenant name with {what}")
 
-    @property_settings(api)
+    @property_settings(api.target.profile.property_examples)
     @given(name=tenant_names(max_size=40), bad=invalid_tenant_names())
     def checked(name: str, bad: str) -> None:
         good = api.call(
@@ -129,7 +124,7 @@ def test_tenant_emails(api: Api) -> None:
     """A tenant email that breaks its pattern gets 400 (the name is valid and this run's)."""
     operator(api)
 
-    @property_settings(api)
+    @property_settings(api.target.profile.property_examples)
     @given(email=pattern_breaking_emails())
     def rejected(email: str) -> None:
         name = api.ledger.tagged(f"email-{secrets.token_hex(3)}")

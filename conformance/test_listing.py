@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
+from runai_conformance.conformance import examples
 from runai_conformance.conformance.api import Api, ContractViolation, instant, raise_found
 from runai_conformance.conformance.rules import rule
 from runai_conformance.strategies import filter_by, pagination
@@ -91,11 +93,9 @@ def population(api: Api) -> Population:
     return Population(api.ledger.tagged(prefix), users)
 
 
-def property_settings(api: Api) -> settings:
-    return settings(
-        max_examples=api.target.profile.property_examples,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+def property_settings(api: Api) -> Callable[[Any], Any]:
+    return examples.property_settings(
+        api.target.profile.property_examples, suppress=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
     )
 
 

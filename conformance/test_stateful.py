@@ -36,7 +36,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, get_state_machine_test, invariant, rule
 
 from runai_conformance.conformance.api import (
     CLOCK_SKEW,
@@ -48,6 +48,7 @@ from runai_conformance.conformance.api import (
     instant,
     jwt_claims,
 )
+from runai_conformance.conformance.examples import keyed
 from runai_conformance.conformance.rules import rule as contract_rule
 from runai_conformance.conformance.secret import secret
 from runai_conformance.strategies import emails, passwords
@@ -76,7 +77,8 @@ def run_part(machine: type[RuleBasedStateMachine], api: Api, shard: int, run_see
     """Run one part of a machine: seeded by the run's seed, the machine and the part's number, so the
     part's test id with the run's --hypothesis-seed replays it, and no two parts draw the same steps."""
     digest = hashlib.sha256(f"{run_seed}/{machine.__name__}/{shard}".encode()).digest()
-    run_state_machine_as_test(seed(int.from_bytes(digest[:8], "big"))(machine), settings=machine_settings(api))
+    seeded = seed(int.from_bytes(digest[:8], "big"))(machine)
+    keyed(get_state_machine_test(seeded, settings=machine_settings(api)), machine.__name__)()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import hashlib
 import html
+import itertools
 import json
 import re
 import secrets
@@ -32,7 +33,7 @@ from starlette.routing import Route
 
 from ..specs import load_spec
 from . import tokens
-from .faults import Faults
+from .faults import EMAIL_SHARDS, RESET_REPEATS_EVERY, Faults
 from .store import Conflict, Store, now_iso
 from .validation import Invalid, RequestValidator
 
@@ -98,6 +99,12 @@ def error(status: int, message: str, faults: Faults | None = None) -> Response:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
+def email_shard(email: str) -> int:
+    """Which shard of usr-email-shard-rejects' validator an email's domain goes to (stable across runs)."""
+    domain = email.rpartition("@")[2].casefold()
+    return int.from_bytes(hashlib.sha256(domain.encode()).digest()[:4], "big") % EMAIL_SHARDS
+
+
 def parse_instant(text: str) -> datetime | None:
     """An ISO 8601 date or date-time as an aware instant (naive means UTC), or None."""
     try:
@@ -156,6 +163,7 @@ class ReferenceApp:
         # session cache holds (user id: (lastLogin, clock time)), when each tenant was soft-deleted, when each
         # token's session began (jti: clock time) and when each user was logged out (user id: clock time).
         self.id_counters: dict[int, int] = {}
+        self.resets = itertools.count(1)  # every password reset the server answered, for usr-reset-sometimes-repeats
         self.cached_logins: dict[str, tuple[str, float]] = {}
         self.soft_deleted_at: dict[int, float] = {}
         self.sessions_begun: dict[str, float] = {}
@@ -931,6 +939,8 @@ class ReferenceApp:
     ) -> Response:
         assert principal.tenant_id is not None
         email = body["email"]
+        if self.faults.on("usr-email-shard-rejects") and email_shard(email) == 0:
+            raise ApiError(400, "email: does not match the pattern")  # the stale shard's answer
         username = email.lower() if self.faults.on("usr-username-lowercased") else email
         created_by = username if self.faults.on("usr-created-by-self") else principal.identity
         racy = self.faults.on("usr-concurrent-duplicates")
@@ -1112,6 +1122,8 @@ class ReferenceApp:
         assert principal.tenant_id is not None
         self._check_id(path["userId"])
         generation = 0 if self.faults.on("usr-reset-repeats-password") else None
+        if self.faults.on("usr-reset-sometimes-repeats") and next(self.resets) % RESET_REPEATS_EVERY == 1:
+            generation = 0  # one reset in RESET_REPEATS_EVERY: the first temporary password again
         tenant_id = self._acting_tenant(principal, path["userId"], "iso-reset-cross-tenant")
         self._touch_if_another_tenants(principal, path["userId"])
         if self.faults.on("auth-admin-cannot-reset") and self.store.user(path["userId"], tenant_id) is not None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+EMAIL_SHARDS = 40  # usr-email-shard-rejects: the validator's shards, one of them stale
+RESET_REPEATS_EVERY = 4  # usr-reset-sometimes-repeats: one reset in this many repeats a password
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -124,6 +127,12 @@ FAULTS: dict[str, Fault] = {
         # USR
         Fault("usr-username-lowercased", "USR-1", "the username is the lowercased email"),
         Fault("usr-email-without-tld", "USR-2", "an email without a top-level domain is accepted"),
+        Fault(
+            "usr-email-shard-rejects",
+            "USR-2",
+            "a valid email gets 400 when its domain falls to one shard of a sharded validator (one domain in "
+            f"{EMAIL_SHARDS}), whose pattern is stale: a run meets it only on the seeds that draw such a domain",
+        ),
         Fault("usr-duplicate-email", "USR-3", "a duplicate email in the tenant creates a second user"),
         Fault("usr-created-at-moves", "USR-4", "createdAt is the time of the read, not of the creation"),
         Fault("usr-created-by-self", "USR-4", "createdBy is the new user's own username"),
@@ -134,6 +143,12 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("usr-malformed-id-400", "USR-7", "an id that is not UUID-shaped gets 400 instead of 404"),
         Fault("usr-reset-repeats-password", "USR-8", "a password reset hands back the first temporary password again"),
+        Fault(
+            "usr-reset-sometimes-repeats",
+            "USR-8",
+            f"one password reset in {RESET_REPEATS_EVERY} (counted over the server: the 1st, the "
+            f"{RESET_REPEATS_EVERY + 1}th, ...) hands back the user's first temporary password again: an intermittent defect",
+        ),
         Fault("usr-logout-204", "USR-9", "logout answers 204 instead of 200"),
         Fault("usr-me-password-unchecked", "USR-10", "a wrong current password still changes the password"),
         Fault(

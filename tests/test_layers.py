@@ -38,9 +38,9 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             }
         ),
     ),
-    ("what the suite checks with", frozenset({"checks", "lazy_coverage", "fuzz", "options", "state"})),
-    ("what a run found", frozenset({"waivers", "results", "render", "reporting"})),
-    ("the pytest and command-line faces", frozenset({"plugin", "cli"})),
+    ("what the suite checks with", frozenset({"checks", "lazy_coverage", "fuzz", "options", "state", "examples"})),
+    ("what a run found", frozenset({"waivers", "results", "history", "render", "reporting"})),
+    ("the pytest and command-line faces", frozenset({"plugin", "cli", "replay"})),
 )
 
 

@@ -16,9 +16,10 @@ import pytest
 from runai_conformance.conformance.about import describe
 from runai_conformance.conformance.cli import chromium
 from runai_conformance.conformance.cli import main as cli
+from runai_conformance.conformance.history import Night, night_of
 from runai_conformance.conformance.operations import operation_of, operations
 from runai_conformance.conformance.options import PARTIAL
-from runai_conformance.conformance.render import compare
+from runai_conformance.conformance.render import annotate, compare, regression_markdown
 from runai_conformance.conformance.rules import rules
 from runai_conformance.conformance.target import ConfigError
 from runai_conformance.conformance.waivers import load_waivers
@@ -350,3 +351,33 @@ def test_compare_sorts_every_change_into_its_category() -> None:
     assert compare(after, incomplete).cannot_judge == ["the current run did not complete (interrupted)"]
     moved = {**after, "target_id": "https://other.example.com"}
     assert compare(after, moved).cannot_judge and not compare(after, moved, allow_mismatch=True).cannot_judge
+
+
+def _night(day: int, verdicts: dict[str, str]) -> Night:
+    return Night(f"2026-05-0{day}T02:00:00+00:00", 1, "ci", "t", 1, True, 60.0, 100, verdicts)
+
+
+def test_a_history_annotates_the_gate_and_leaves_its_verdict() -> None:
+    """With a history's nights, each failing rule the gate lists carries the date its failing streak began
+    and each rule that flaps is marked, a fixed one too; the rows and the verdict stay those without it."""
+    before = _summary({"USR-1": ("passed", []), "USR-2": ("failed", ["create_user"]), "USR-3": ("failed", ["—"])})
+    after = _summary({"USR-1": ("failed", ["create_user"]), "USR-2": ("passed", []), "USR-3": ("failed", ["—"])})
+    after |= {"started": "2026-05-04T02:00:00+00:00", "exit_status": 1}
+    verdicts = [("passed", "failed", "passed"), ("failed", "passed", "failed"), ("passed", "failed", "failed")]
+    nights = [_night(day, dict(zip(after["rules"], v, strict=True))) for day, v in enumerate(verdicts, start=1)]
+    plain, noted = compare(before, after), compare(before, after)
+    annotate(noted, nights)
+    assert (noted.verdict, noted.cannot_judge) == (plain.verdict, plain.cannot_judge) == ("FAIL", [])
+    assert {c: [r for r, _ in rows] for c, rows in noted.rows.items()} == {
+        c: [r for r, _ in rows] for c, rows in plain.rows.items()
+    }
+    assert dict(noted.rows["new failures"])["USR-1"] == (
+        "create_user; first seen 2026-05-04; FLAPPING (PFPF over the last 4 nights)"
+    )
+    assert dict(noted.rows["still failing"])["USR-3"] == "—; first seen 2026-05-02"  # P F F F: no flap
+    assert dict(noted.rows["fixed"])["USR-2"] == "was failing on create_user; FLAPPING (FPFP over the last 4 nights)"
+    assert "history: 4 nights" in regression_markdown(noted) and "history:" not in regression_markdown(plain)
+    # a history that holds tonight's run reads it as it is, once; the nights after it do not count
+    again = compare(before, after)
+    annotate(again, [*nights, night_of(after), _night(5, dict.fromkeys(after["rules"], "passed"))])
+    assert (again.nights, again.first_seen, again.flapping) == (4, noted.first_seen, noted.flapping)

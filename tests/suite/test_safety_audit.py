@@ -106,6 +106,15 @@ def pieces(secret: str) -> set[str]:
     return {secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1)}
 
 
+def secret_pieces(server: RunningServer) -> set[str]:
+    """Every 16-character piece of the secrets a run against `server` held: the signatures of the tokens it
+    issued, its clients' secrets and the passwords of the users the run created."""
+    created = [r["created"] for r in server.requests if "created" in r and r["path"].endswith("/users")]
+    passwords = [server.store.temp_password(uid, g) for uid in created for g in range(6)]
+    secrets = [t.split(".")[2] for t in server.issued] + [c["client_secret"] for c in server.credentials.values()]
+    return set().union(*(pieces(s) for s in secrets + passwords))
+
+
 def leaks(text: str, grams: set[str]) -> list[str]:
     """Every 16-character piece of a secret in `text`."""
     found = []
@@ -126,10 +135,7 @@ def test_no_piece_of_a_secret_in_output_or_reports_whatever_the_flags(tmp_path: 
             run_suite(server, tmp_path / "vv", *parts, "-l", "-vv"),
         ]
         assert min(len(t) for t in server.issued) > 900, "the tokens must be about 1 kB"
-        created = [r["created"] for r in server.requests if "created" in r and r["path"].endswith("/users")]
-        passwords = [server.store.temp_password(uid, g) for uid in created for g in range(6)]
-        secrets = [t.split(".")[2] for t in server.issued] + [c["client_secret"] for c in server.credentials.values()]
-        grams = set().union(*(pieces(s) for s in secrets + passwords))
+        grams = secret_pieces(server)
         for result in runs:
             assert result.returncode == 1, result.output[-2000:]
             assert {"AUTH-1", "USR-10"} <= result.failed_rules, result.failed_rules

@@ -51,6 +51,9 @@ CAUGHT_BY = {
     "usr-delete-keeps-user": USERS + "::test_delete_removes_the_user_everywhere",
     "usr-delete-twice-204": USERS + "::test_delete_removes_the_user_everywhere",
     "usr-reset-repeats-password": USERS + "::test_password_reset_never_repeats_a_password",
+    "usr-reset-sometimes-repeats": USERS + "::test_password_reset_never_repeats_a_password",  # its 1st reset repeats
+    "usr-email-shard-rejects": INPUTS
+    + "::test_valid_emails_are_accepted",  # on some seeds: tests/suite/test_nightly_memory.py
     "usr-logout-204": USERS + "::test_logout_revokes_earlier_tokens_only",
     "usr-me-password-unchecked": USERS + "::test_password_change_needs_the_current_password",
     "usr-login-keeps-last-login": USERS + "::test_login_sets_last_login",
@@ -235,7 +238,12 @@ CAUGHT_BY |= {
 DELETES_NOTHING = {"ten-hard-delete-is-soft", "usr-delete-keeps-user"}
 
 
-@pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
+# Faults a ci run meets only on some seeds: their catch, with the seeds that do and do not, and the example
+# database that replays it, is tests/suite/test_nightly_memory.py's.
+SEED_DEPENDENT = {"usr-email-shard-rejects"}
+
+
+@pytest.mark.parametrize("fault", sorted(set(CAUGHT_BY) - SEED_DEPENDENT))
 def test_planted_fault_is_caught_and_named(fault: str, tmp_path: Path) -> None:
     caught_exactly(fault, CAUGHT_BY[fault], tmp_path)
 
