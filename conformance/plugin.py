@@ -9,7 +9,6 @@ Registered through the `pytest11` entry point. It only acts on runs that collect
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import random
 import shutil
@@ -230,24 +229,11 @@ HEAVY = {
 }
 
 
-def suite_weight(item: pytest.Item) -> float:
-    """How long a test of the suite runs against a remote target, in units (HEAVY, WEIGHT)."""
-    heavy = next((w for name, w in HEAVY.items() if item.name.endswith(name)), None)
-    return heavy or WEIGHT.get(item.module.__name__.rsplit(".", 1)[-1], 1.0)  # type: ignore[attr-defined]
-
-
-def balanced(
-    items: list[pytest.Item],
-    workers: int,
-    weight: Callable[[pytest.Item], float] = suite_weight,
-    light: float | None = None,
-) -> list[pytest.Item]:
+def balanced(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
     """The items in the order that gives each of `workers` a fair share of the long tests, each share
     starting with its longest: pytest-xdist hands out the collection in contiguous chunks (sizes as its
     schedulers cut them), then idle workers take pending tests from busy ones. Heaviest first, each to
-    the chunk with the least weight that still has room. Items of weight `light` or less, if given, then
-    fill the chunks' room in their own order, so that a module's short tests stay together (the
-    self-tests: one module-scoped server, not one for each worker)."""
+    the chunk with the least weight that still has room."""
     if workers < 2:
         return items
     sizes, left = [], len(items)
@@ -256,15 +242,16 @@ def balanced(
         left -= sizes[-1]
     chunks: list[list[pytest.Item]] = [[] for _ in sizes]
     loads = [0.0] * workers
-    heavy = [item for item in items if light is None or weight(item) > light]
-    for item in sorted(heavy, key=weight, reverse=True):  # a stable sort: same order in every worker
+
+    def weight(item: pytest.Item) -> float:
+        heavy = next((w for name, w in HEAVY.items() if item.name.endswith(name)), None)
+        return heavy or WEIGHT.get(item.module.__name__.rsplit(".", 1)[-1], 1.0)  # type: ignore[attr-defined]
+
+    for item in sorted(items, key=weight, reverse=True):  # a stable sort: same order in every worker
         room = [i for i in range(workers) if len(chunks[i]) < sizes[i]]
         target = min(room, key=lambda i: loads[i])
         chunks[target].append(item)
         loads[target] += weight(item)
-    rest = iter(item for item in items if light is not None and weight(item) <= light)
-    for i, chunk in enumerate(chunks):
-        chunk.extend(itertools.islice(rest, sizes[i] - len(chunk)))
     return [item for chunk in chunks for item in chunk]
 
 

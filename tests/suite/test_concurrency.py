@@ -217,12 +217,3 @@ def test_the_longest_tests_each_start_a_workers_share(workers: int) -> None:
     firsts = [ordered[i].name for i in starts]
     longest = ["[POST /api/v1/tenants]", "[GET /api/v1/users]", "[POST /api/v1/users]"][: min(3, workers)]
     assert all(any(first.endswith(name) for first in firsts) for name in longest), firsts
-
-
-def test_with_light_given_short_tests_keep_their_order_and_each_share_opens_with_a_long_one() -> None:
-    """The self-tests' order (tests/conftest.py): one long test opens each share, and the short ones follow in
-    the order collected, so that a module's tests stay together in one share, with one module-scoped server."""
-    items = [FakeItem("test_x", f"short_{i}") for i in range(40)] + [FakeItem("test_y", f"long_{i}") for i in range(4)]
-    ordered = balanced(items, 4, lambda item: 10.0 if item.name.startswith("long") else 0.5, light=0.5)  # type: ignore[arg-type]
-    assert [ordered[i].name[:4] for i in (0, 11, 22, 33)] == ["long"] * 4, [i.name for i in ordered]
-    assert [i.name for i in ordered if i.name.startswith("short")] == [f"short_{i}" for i in range(40)]
