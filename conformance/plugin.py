@@ -623,9 +623,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     swept: list[dict[str, Any]] = []
     examples = config.stash.get(EXAMPLES, None)
     if examples is not None and reports is not None and not worker and not gone and not session.shouldstop:
-        for line in reproduce(config, state, examples, list(reports.recorder.records.values())):
+
+        def say(line: str) -> None:
             if reporter:
                 reporter.write_line(f"runai-conformance: {line}")
+
+        for line in reproduce(config, state, examples, list(reports.recorder.records.values()), say):
+            say(line)
     try:
         if not state.target.read_only and controller is None:  # (a controller created nothing itself)
             state.cleanup_problems = clean_up(state.api)

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,16 +74,23 @@ def new_failures(records: list[TestRecord], known: set[str]) -> list[TestRecord]
     return [rec for rec in records if rec.outcome == "failed" and rec.broken and rec.id not in known]
 
 
-def reproduce(config: pytest.Config, state: RunState, examples: RunExamples, records: list[TestRecord]) -> list[str]:
-    """Replay the run's new failures `examples.reproduce` times; each record learns "reproduced k of n"
-    (in summary.json, and first in its evidence). Returns the lines for the terminal."""
+def reproduce(
+    config: pytest.Config,
+    state: RunState,
+    examples: RunExamples,
+    records: list[TestRecord],
+    say: Callable[[str], None] = lambda line: None,
+) -> list[str]:
+    """Replay the run's new failures `examples.reproduce` times, saying when each replay starts; each record
+    learns "reproduced k of n" (in summary.json, and first in its evidence). Returns the lines for the terminal."""
     fresh = new_failures(records, examples.known_failures)
     if not examples.reproduce or not fresh:
         return []
     chosen, rest = fresh[:AT_MOST], fresh[AT_MOST:]
     failed = {rec.id: 0 for rec in chosen}
     replayed = {rec.id: 0 for rec in chosen}
-    for _ in range(examples.reproduce):
+    for replay in range(1, examples.reproduce + 1):
+        say(f"replay {replay} of {examples.reproduce} of {len(chosen)} new failure(s), with the same example")
         for test_id, outcome in replay_once(config, state, examples, [rec.id for rec in chosen]).items():
             if outcome in ("passed", "failed") and test_id in failed:
                 replayed[test_id] += 1
