@@ -217,23 +217,3 @@ def test_the_longest_tests_each_start_a_workers_share(workers: int) -> None:
     firsts = [ordered[i].name for i in starts]
     longest = ["[POST /api/v1/tenants]", "[GET /api/v1/users]", "[POST /api/v1/users]"][: min(3, workers)]
     assert all(any(first.endswith(name) for first in firsts) for name in longest), firsts
-
-
-def test_the_self_tests_open_each_workers_share_with_whole_long_modules() -> None:
-    """tests/conftest.py: every item kept once; each share opens with long modules, kept whole."""
-    from tests.conftest import LONG_MODULES, shared_out
-
-    class Item:
-        def __init__(self, nodeid: str) -> None:
-            self.nodeid = nodeid
-
-    long = list(LONG_MODULES)[:4]
-    items = [Item(f"tests/test_short_{m}.py::t{i}") for m in range(30) for i in range(10)]
-    items += [Item(f"{module}::t{i}") for module in long for i in range(5)]
-    ordered = shared_out(items, 4)  # type: ignore[arg-type]
-    assert sorted(map(id, ordered)) == sorted(map(id, items))
-    size = len(items) // 4
-    assert {ordered[k * size].nodeid.split("::")[0] for k in range(4)} == set(long)
-    for module in long:
-        at = [i for i, item in enumerate(ordered) if item.nodeid.startswith(module)]
-        assert at == list(range(at[0], at[0] + 5)), f"{module} is split: {at}"
