@@ -158,12 +158,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 def open_examples(config: pytest.Config, profile: str, worker: dict[str, Any] | None) -> RunExamples:
     """The run's example database (conformance/examples.py): a worker uses the controller's."""
     replay_only = bool(config.getoption("replay_only"))
-    if worker is not None and "runai" in worker:
-        path, temporary = worker["runai"]["examples"], worker["runai"]["examples_temporary"]
-        examples = run_examples(path, None, reproduce=0, replay_only=replay_only)
-        examples.temporary = False  # the controller removes it
-        examples.known_failures = set() if temporary else examples.known_failures
-        return examples
+    if worker is not None and "runai" in worker:  # (a temporary one is the controller's to remove)
+        return run_examples(worker["runai"]["examples"], None, reproduce=0, replay_only=replay_only)
     try:
         return run_examples(
             option(config, "example_db"),
@@ -284,7 +280,6 @@ class XdistController:
             "run_tag": tag,
             "shared": str(state.target.shared),
             "examples": str(examples.path) if (examples := node.config.stash[EXAMPLES]).path else None,
-            "examples_temporary": examples.temporary,
         }
 
     @pytest.hookimpl(optionalhook=True)
