@@ -123,7 +123,8 @@ class TokenBook:
             return dict(self.revoked)
 
     def worked(self, token: str, at: float | None = None) -> None:
-        """An answer other than 401 to a request carrying `token`: it authenticated then."""
+        """An answer to a request carrying `token`, sent at `at`, showed it authenticate (transport.py's
+        `authenticated`): it worked then, or later."""
         with self._lock:
             if token in self._grants:
                 self._worked[token] = time.time() if at is None else at

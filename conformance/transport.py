@@ -172,6 +172,7 @@ class GuardedClient(httpx.Client):
             sent_at = self.pacer.clock() + wait
             if wait > 0:
                 time.sleep(wait)
+            sent_wall = time.time()  # when the target may first have read its token (the token book's clock)
             try:
                 response = self._send_once(request, **kwargs)
             except RESETS as exc:  # the connection broke mid-request: no answer to judge
@@ -207,17 +208,18 @@ class GuardedClient(httpx.Client):
             )
         self.pacer.answered(response.headers)
         self._observe(request, response)
-        self._judge_token(request, response)
+        self._judge_token(request, response, sent_wall)
         return response
 
-    def _judge_token(self, request: httpx.Request, response: httpx.Response) -> None:
+    def _judge_token(self, request: httpx.Request, response: httpx.Response, sent: float) -> None:
         """A token the run was granted authenticated, or died before its exp (conformance/tokenlife.py): the
         test that met the death is inconclusive, and the first of the run fails naming AUTH-3/AUTH-1."""
         token = request.headers.get("authorization", "").partition(" ")[2].strip()
         if not token:
             return
         if response.status_code != 401:
-            self.token_book.worked(token)
+            if authenticated(request, response):
+                self.token_book.worked(token, at=sent)  # (no later than sent can it be said to have worked)
             return
         if request.extensions.get(JUDGED_BY_TEST):
             return
@@ -493,6 +495,16 @@ def _json_list(response: httpx.Response) -> list[dict[str, Any]]:
     except ValueError:
         return []
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def authenticated(request: httpx.Request, response: httpx.Response) -> bool:
+    """Whether an answer shows that the request's token authenticated: a success, or an operation of the spec
+    judged on its merits (400 for its body, as the suite's token probe relies on; 403 for the role, AUTH-2;
+    409 for a duplicate). A 404 or 405 a router answers for a path or method it has no route for, or a
+    proxy's 4xx, says nothing of the token: a token revoked by another user's logout looked alive after it."""
+    if response.is_success:
+        return True
+    return response.status_code in (400, 403, 409) and operation_of(request.method, str(request.url)) is not None
 
 
 def _json_field(response: httpx.Response, key: str) -> Any:

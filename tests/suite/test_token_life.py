@@ -116,8 +116,47 @@ def test_after_anyones_logout_a_user_token_is_judged_once_it_was_seen_to_work() 
     book.granted(token, "user u", "u@example.com", now=time.time() - 10)
     book.ended("someone-else@example.com", logout=True)
     assert book.death(token) is None
+    book.worked(token, at=time.time() - 1)  # sent before the logout's answer came: it may have worked before it
+    assert book.death(token) is None
     book.worked(token)
     assert book.death(token) is not None
+
+
+def test_only_an_answer_that_judged_the_token_shows_it_alive_after_a_logout() -> None:
+    """After another user's logout, a router's 405 for an undeclared method or 404 for an unknown path say
+    nothing of a user token: its 401 next is the logout's to judge (AUTH-4), not an early death. A 400 to a
+    declared operation's body does show it alive."""
+    routes = {"TRACE": 405, "GET": 404}
+
+    def target(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/token":
+            return httpx.Response(200, json={"accessToken": jwt(time.time() + 3600, sub="u")})
+        if request.url.path.endswith("/logout"):
+            return httpx.Response(200, json={})
+        if request.headers.get("x-dead"):
+            return httpx.Response(401, json={"code": 401, "message": "revoked"})
+        if request.url.path == "/api/v1/me/password" and request.method in routes:
+            return httpx.Response(routes[request.method], json={"code": routes[request.method], "message": "no"})
+        if request.url.path == "/api/v1/me/password":
+            return httpx.Response(400, json={"code": 400, "message": "too short"})
+        return httpx.Response(404, json={"code": 404, "message": "no route"})
+
+    c = mock_client(target)
+    c.start_test("conformance/test_x.py::test_x")
+    body = {"grantType": "password", "username": "u@example.com", "password": "p"}
+    token = c.post("/api/v1/token", json=body).json()["accessToken"]
+    c.token_book.ended("someone-else@example.com", logout=True)  # a logout of another user of the run
+    auth = {"Authorization": f"Bearer {token}"}
+    for method, path in (("TRACE", "/api/v1/me/password"), ("GET", "/api/v1/me/password"), ("GET", "/nowhere")):
+        assert c.request(method, path, headers=auth).status_code in (404, 405)
+    try:
+        assert c.post("/api/v1/me/password", headers={**auth, "x-dead": "1"}, json={}).status_code == 401
+    except TokenDied:  # (a skip, which would pass unseen)
+        pytest.fail("a router's answer showed nothing of the token: its 401 next is no early death")
+    assert not c.token_book.deaths
+    assert c.post("/api/v1/me/password", headers=auth, json={"newPassword": "short"}).status_code == 400
+    with pytest.raises(TokenDied):
+        c.post("/api/v1/me/password", headers={**auth, "x-dead": "1"}, json={})
 
 
 def test_the_tokens_a_logout_revoked_are_kept_to_be_judged_again() -> None:
