@@ -451,7 +451,8 @@ def test_simultaneous_hard_deletes_of_one_tenant_have_one_winner(api: Api, writa
 
 
 def one_hard_deletes_batch(api: Api) -> None:
-    made = api.expect(api.create_tenant(), "TEN-1", 201, "creating a tenant").json()["tenant"]["id"]
+    tenant = api.expect(api.create_tenant(), "TEN-1", 201, "creating a tenant").json()["tenant"]
+    made = tenant["id"]
     path = f"/api/v1/tenants/{made}"
     hard = {"isHardDelete": "true"}
     deletes = [
@@ -466,6 +467,14 @@ def one_hard_deletes_batch(api: Api) -> None:
     ]
     calls = at_once(deletes)
     calls += then([Ask("get", None, lambda: api.call("operator", "GET", path), status, f"GET {path}")], len(calls))
+    won, after = sum(c.op == "delete" and c.result == 200 for c in calls), calls[-1]
+    if won and after.result != 404 and same_tenant(after.evidence, tenant):  # whatever the order, the hard delete
+        raise ContractViolation(
+            "TEN-6",
+            f"after {size(api)} simultaneous hard deletes of tenant {made}, {won} of them answered 200, GET of it "
+            f"answered {after.result}, not 404\n{api.evidence(after.evidence)}",
+            answer=after.evidence,
+        )  # did not take: TEN-6's, not the repeats' (a 200 of an id handed to another tenant is neither)
     judge(
         api,
         calls,
@@ -474,6 +483,15 @@ def one_hard_deletes_batch(api: Api) -> None:
         f"{size(api)} simultaneous hard deletes of tenant {made}",
         "delete_tenant_by_id",
     )
+
+
+def same_tenant(answer: httpx.Response, tenant: dict[str, Any]) -> bool:
+    """Whether an answer is of this tenant (or of no other: an error, a body without a name)."""
+    try:
+        name = answer.json().get("name") if answer.status_code == 200 else None
+    except (ValueError, AttributeError):
+        return True
+    return name is None or name == tenant.get("name")
 
 
 # ------------------------------------------------------------------------------ reads scoped to a name or tag

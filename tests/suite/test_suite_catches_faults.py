@@ -360,3 +360,9 @@ def test_a_population_without_ties_is_no_paging_verdict(tmp_path: Path) -> None:
         result = run_suite(server, tmp_path, CAUGHT_BY["list-ties-shuffled-per-page"], "--profile", "ci")
     assert result.returncode == 0 and not result.failed, result.output[-3000:]
     assert result.passed, "lastLogin still ties (nobody logged in): the property runs on it"
+
+
+def test_simultaneous_hard_deletes_name_a_hard_delete_that_did_not_take(tmp_path: Path) -> None:
+    """Hard deletes that all answer 200 and leave the tenant readable are TEN-6's (the delete did not take),
+    not TEN-7's repeats: the whole ci run with -x met this test first."""
+    caught_exactly("ten-hard-delete-is-soft", SIMULTANEOUS + "hard_deletes_of_one_tenant_have_one_winner", tmp_path)
