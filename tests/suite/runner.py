@@ -4,6 +4,8 @@ reference server started here, and read what it reported."""
 from __future__ import annotations
 
 import atexit
+import fcntl
+import json
 import os
 import re
 import subprocess
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from runai_conformance.conformance.api import Api
 from runai_conformance.conformance.guard import Guard, Ledger
@@ -148,11 +151,41 @@ def run_suite(
     creds.write_text(text)
     report_dir = tmp / "reports"
     done = run_pytest(*suite_args(creds, report_dir), *args, timeout=timeout, command=command, cwd=cwd, env=env)
-    result = SuiteResult(done.returncode, done.stdout + done.stderr, report_dir)
+    return suite_result(done.returncode, done.stdout + done.stderr, report_dir)
+
+
+def suite_result(returncode: int, output: str, report_dir: Path) -> SuiteResult:
+    result = SuiteResult(returncode, output, report_dir)
     junit = report_dir / "junit.xml"
     if junit.exists():
         result.failed, result.passed, result.skipped = read_junit(junit)
     return result
+
+
+@contextmanager
+def once_per_session(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A directory every worker of the self-test session (-n) shares, and whether the caller is the first to
+    come: it builds there while the others wait on a lock; a build that fails is tried again by the next."""
+    base = factory.getbasetemp()
+    home = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    home.mkdir(exist_ok=True)
+    with (home / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        first = not (home / "ready").exists()
+        yield home, first
+        (home / "ready").touch()
+
+
+def clean_smoke_run(factory: pytest.TempPathFactory) -> SuiteResult:
+    """The checkout's whole smoke run against a clean reference, made once for the self-test session and
+    read by every test that needs it as it is (a baseline, the checkout's verdicts): never changed."""
+    with once_per_session(factory, "clean-smoke") as (home, first):
+        if first:
+            with reference() as server:
+                made = run_suite(server, home / "run", "conformance", "--profile", "smoke")
+            (home / "result.json").write_text(json.dumps({"returncode": made.returncode, "output": made.output}))
+    kept = json.loads((home / "result.json").read_text())
+    return suite_result(kept["returncode"], kept["output"], home / "run" / "reports")
 
 
 def client_token(url: str, creds: dict[str, str]) -> str:

@@ -8,10 +8,8 @@ neither imported by the suite nor overwritten by it."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -25,7 +23,7 @@ import pytest
 
 from runai_conformance.reference.faults import FAULTS
 from runai_conformance.reference.server import credentials_toml
-from tests.suite.runner import ROOT, SuiteResult, reference, run_suite
+from tests.suite.runner import ROOT, SuiteResult, clean_smoke_run, once_per_session, reference, run_suite
 
 PACKAGED = ("pyproject.toml", "README.md", "runai_conformance", "specs", "conformance", "strategies", "reference")
 IMPORT_NAME = "runai_conformance"
@@ -40,15 +38,11 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin directory of a fresh virtual environment holding only the wheel of this checkout and what
     it declares. Built once per self-test session, shared by the workers (-n): the first builds it under a
     lock, the others wait for it."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    home = root / "installed"
-    home.mkdir(exist_ok=True)
-    with (home / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with once_per_session(tmp_path_factory, "installed") as (home, first):
         bin_dir = home / "venv" / "bin"
-        if not (home / "ready").exists():
+        if first:
             src = home / "src"  # built from a copy: the checkout gets no build/ or egg-info of its own
+            shutil.rmtree(src, ignore_errors=True)  # (left by a build that failed)
             src.mkdir()
             for name in PACKAGED:
                 if (ROOT / name).is_dir():
@@ -57,7 +51,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     shutil.copy(ROOT / name, src / name)
             pip = (sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet")
             _run(*pip, "wheel", "--no-deps", "-w", str(home / "dist"), str(src))
-            _run(sys.executable, "-m", "venv", str(home / "venv"))
+            _run(sys.executable, "-m", "venv", "--clear", str(home / "venv"))
             standins = [standin_wheel(name, home / "standins") for name in STANDINS]
             _run(
                 str(bin_dir / "python"),
@@ -70,7 +64,6 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             )
             wheel = next((home / "dist").glob("runai_conformance-*.whl"))
             _run(str(bin_dir / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet", "install", str(wheel))
-            (home / "ready").touch()
     found = subprocess.run(
         [str(bin_dir / "python"), "-c", f"import {IMPORT_NAME}.conformance as c; print(c.__file__)"],
         cwd=home, capture_output=True, text=True, check=True,
@@ -130,13 +123,13 @@ def version_lines(*command: str) -> list[str]:
 
 
 def test_installed_copy_is_green_from_an_empty_directory_with_the_checkouts_verdicts(
-    venv: Path, tmp_path: Path
+    venv: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     imported = tmp_path / "standins-imported"
+    checkout = clean_smoke_run(tmp_path_factory)  # the checkout's own smoke run, shared with other self-tests
     with reference() as server:
-        checkout = run_suite(server, tmp_path / "checkout", "conformance", "--profile", "smoke")
         installed = {
             how: run_suite(
                 server,
@@ -214,8 +207,10 @@ def test_installed_copy_is_red_naming_the_rule_of_a_planted_fault(venv: Path, tm
 def test_the_readme_remote_staging_line_runs_over_tls_with_nothing_else_installed(
     venv: Path, company_ca: tuple[Path, tuple[Path, Path]], tmp_path: Path
 ) -> None:
-    """The README's line, as it stands (its profile and its workers), against the reference in TLS mode
-    behind our own CA, in the fresh environment: nothing more to install, reports in ./reports."""
+    """The README's line, as it stands but for its profile (its workers, its options), against the reference
+    in TLS mode behind our own CA, in the fresh environment: nothing more to install, reports in ./reports.
+    The smoke profile stands in for ci, to spare the self-tests' time: what ci adds is more examples of the
+    same tests, which CI's quick start runs from the checkout."""
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- remote-staging:begin -->\n```sh\n(.+?)\n```\n<!-- remote-staging:end -->", readme, re.S)
     assert block, "README.md has no remote-staging block"
@@ -234,6 +229,7 @@ def test_the_readme_remote_staging_line_runs_over_tls_with_nothing_else_installe
             for w in shlex.split(line)
         ]
         words[0] = str(venv / words[0])
+        words[words.index("--profile") + 1] = "smoke"
         done = subprocess.run(words, cwd=empty, capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]

@@ -20,7 +20,16 @@ from hypothesis.errors import FlakyReplay, FlakyStrategyDefinition
 from runai_conformance.conformance.api import ContractViolation
 from runai_conformance.conformance.cli import main as cli
 from runai_conformance.conformance.reporting import leaves
-from tests.suite.runner import ROOT, SuiteResult, reference, run_pytest, run_suite, start_suite, tagged_leftovers
+from tests.suite.runner import (
+    ROOT,
+    SuiteResult,
+    clean_smoke_run,
+    reference,
+    run_pytest,
+    run_suite,
+    start_suite,
+    tagged_leftovers,
+)
 
 PART = "conformance/test_users_lifecycle.py"
 
@@ -35,9 +44,8 @@ def failed_rules(data: dict) -> set[str]:
 
 @pytest.fixture(scope="module")
 def green(tmp_path_factory: pytest.TempPathFactory) -> SuiteResult:
-    """A complete green smoke run: the baseline the gate compares with."""
-    with reference() as server:
-        result = run_suite(server, tmp_path_factory.mktemp("green"), "conformance", "--profile", "smoke")
+    """A complete green smoke run: the baseline the gate compares with (read, never changed)."""
+    result = clean_smoke_run(tmp_path_factory)
     assert result.returncode == 0, result.output[-3000:]
     return result
 
