@@ -38,6 +38,9 @@ class Redactor:
     def __init__(self, known: Iterable[str | Secret] = ()) -> None:
         self._known: set[str] = set()
         self._pieces: set[str] = set()
+        # Known secrets that pieces cannot find whole (shorter than PIECE, or holding a character a RUN stops
+        # at), the longest first: the only ones a text is searched for one by one
+        self._loose: list[str] = []
         self._heads: dict[str, set[str]] = {}  # secret[:HEAD] -> the secrets of HEAD+ characters it starts
         self._lock = threading.Lock()
         for secret in known:
@@ -54,6 +57,8 @@ class Redactor:
             if len(secret) >= HEAD:
                 self._heads.setdefault(secret[:HEAD], set()).add(secret)
             self._pieces.update(secret[i : i + PIECE] for i in range(len(secret) - PIECE + 1))
+            if RUN.fullmatch(secret) is None:
+                self._loose = sorted([*self._loose, secret], key=len, reverse=True)
 
     def found_in(self, values: list[str], whole_from: int = 8) -> bool:
         """Whether one of `values` is a known secret of at least `whole_from` characters, or holds one of at
@@ -73,12 +78,14 @@ class Redactor:
             yield from (secret for secret in self._heads.get(value[i : i + HEAD], ()) if value.startswith(secret, i))
 
     def __call__(self, text: str) -> str:
+        """`text` with every known secret masked: those of PIECE characters or more that a RUN holds whole
+        are covered by their pieces (which also find their cut tails); the rest are searched one by one."""
         with self._lock:
-            known = list(self._known)
+            loose = self._loose
             pieces = self._pieces
             if pieces:
                 text = RUN.sub(lambda m: self._mask_pieces(m.group(0), pieces), text)
-        return self._masked(text, known)
+        return self._masked(text, loose, ordered=True)
 
     def document(self, value: Any, words: frozenset[str] = frozenset()) -> Any:
         """A parsed JSON document redacted item by item. Keys are the report's own words (summary.json's
@@ -110,10 +117,12 @@ class Redactor:
         return self._masked(key, held)
 
     @staticmethod
-    def _masked(text: str, secrets: Iterable[str]) -> str:
-        """`text` with each of `secrets` (the longest first) and every secret's shape (PATTERNS) masked."""
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
+    def _masked(text: str, secrets: Iterable[str], *, ordered: bool = False) -> str:
+        """`text` with each of `secrets` (the longest first: `ordered` says they are) and every secret's shape
+        (PATTERNS) masked."""
+        for secret in secrets if ordered else sorted(secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
         for pattern, replacement in PATTERNS:
             text = pattern.sub(replacement, text)
         return text

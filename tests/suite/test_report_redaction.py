@@ -108,3 +108,20 @@ def test_a_secret_the_file_writes_escaped_is_masked_as_decoded(known: str, value
     text = scrubbed(tmp_path, "result.json", json.dumps({"evidence": value}), known)
     evidence = json.loads(text)["evidence"]
     assert MASK in evidence and not (known and known in evidence) and "Xy7!abcd" not in evidence, text
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        TOKEN,  # long, one run of characters: found by its pieces
+        "Sh0rt-pw1",  # shorter than a piece: searched for whole
+        "a pass phrase with spaces",  # long, but a run stops at a space: searched for whole
+        'quote"in-the-middle-of-it',  # (a quote stops a run too)
+    ],
+)
+def test_every_known_secret_is_masked_in_text_however_its_characters_run(secret: str) -> None:
+    redact = Redactor([TOKEN, "Sh0rt-pw1", "a pass phrase with spaces", 'quote"in-the-middle-of-it'])
+    for text in (secret, f"before {secret} after", f"x{secret}y", f'{{"note": "{secret}"}}'):
+        masked = redact(text)
+        assert secret not in masked and MASK in masked, (secret, masked)
+    assert redact("nothing secret here, 12345678901234") == "nothing secret here, 12345678901234"
