@@ -12,23 +12,20 @@ own users and tenants are touched, and the counts are scoped to each batch's own
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from runai_conformance.conformance.api import Api, ContractViolation, Secret, access_token
+from runai_conformance.conformance.api import Api, ContractViolation, Secret, access_token, simultaneously
 from runai_conformance.conformance.linearizable import Call, linearization, smallest_counterexample, timeline
 from runai_conformance.conformance.rules import rule
 from runai_conformance.conformance.secret import secret
 
-BARRIER_WAIT = 30.0  # seconds the threads of a batch wait for each other before they go
 SHOWN_EVIDENCE = 6  # requests of a counter-example whose exchanges the failure shows in full
 
 
@@ -56,17 +53,14 @@ def status(answer: httpx.Response) -> int:
 
 def at_once(asks: list[Ask], first: int = 0) -> list[Call]:
     """Send every request at the same moment, one thread each, and record when each left and answered."""
-    gate = threading.Barrier(len(asks), timeout=BARRIER_WAIT)
 
     def one(index: int, ask: Ask) -> Call:
-        gate.wait()
         start = time.monotonic()
         answer = ask.send()
         end = time.monotonic()
         return Call(first + index, ask.op, ask.arg, ask.meaning(answer), start, end, label(ask, answer), answer)
 
-    with ThreadPoolExecutor(max_workers=len(asks), thread_name_prefix="runai-simultaneous") as pool:
-        return [f.result() for f in [pool.submit(one, i, ask) for i, ask in enumerate(asks)]]
+    return simultaneously(*(lambda i=i, ask=ask: one(i, ask) for i, ask in enumerate(asks)))
 
 
 def then(asks: list[Ask], first: int) -> list[Call]:
