@@ -85,7 +85,7 @@ class Redactor:
             pieces = self._pieces
             if pieces:
                 text = RUN.sub(lambda m: self._mask_pieces(m.group(0), pieces), text)
-        return self._masked(text, loose, ordered=True)
+        return self._masked(text, loose)
 
     def document(self, value: Any, words: frozenset[str] = frozenset()) -> Any:
         """A parsed JSON document redacted item by item. Keys are the report's own words (summary.json's
@@ -114,13 +114,12 @@ class Redactor:
         """A key with every known secret of HEAD characters or more, and every token shape, masked."""
         with self._lock:
             held = set(self._long_secrets_in(key))
-        return self._masked(key, held)
+        return self._masked(key, sorted(held, key=len, reverse=True))
 
     @staticmethod
-    def _masked(text: str, secrets: Iterable[str], *, ordered: bool = False) -> str:
-        """`text` with each of `secrets` (the longest first: `ordered` says they are) and every secret's shape
-        (PATTERNS) masked."""
-        for secret in secrets if ordered else sorted(secrets, key=len, reverse=True):
+    def _masked(text: str, secrets: Iterable[str]) -> str:
+        """`text` with each of `secrets` (given the longest first) and every secret's shape (PATTERNS) masked."""
+        for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
         for pattern, replacement in PATTERNS:
