@@ -12,6 +12,7 @@ output as it goes) is started with subprocess as before (`runner.start_suite`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -34,17 +35,54 @@ WARM = (
     "runai_conformance.conformance.fuzz",
     "runai_conformance.conformance.checks",
     "runai_conformance.conformance.test_stateful",
+    # imported only once a run is under way (a client's transport, Schemathesis's pytest plugin and reports,
+    # xdist's hooks): ~130 modules, each read again through pytest's assertion rewriter in every child
+    "httpcore",
+    "h11",
+    "anyio._backends._asyncio",
+    "execnet",
+    "xdist.looponfail",
+    "xdist.newhooks",
+    "schemathesis.pytest.plugin",
+    "schemathesis.pytest.xdist",
+    "schemathesis.reporting.html",
+    "schemathesis.reporting.allure",
+    "schemathesis.reporting.junitxml",
+    "schemathesis.python.asgi",
+    "schemathesis.python._constants.orchestrator",
+    "schemathesis.generation.stateful.state_machine",
+    "schemathesis.engine.summary",
+    "schemathesis.engine.statistic",
+    "schemathesis.engine.supervisor",
+    "schemathesis.wfc.escalation",
+    "schemathesis.specs.openapi.schemas",  # loading the spec, fuzzing and stateful parts
+    "schemathesis.specs.openapi.stateful",
+    "schemathesis.specs.openapi.coverage._operation",
+    "schemathesis.specs.openapi.object_authorization",
+    "schemathesis.generation.dictionaries",
+    "schemathesis.reporting.html.writer",
+    "schemathesis.specs.openapi.checks",
+    "schemathesis.specs.openapi.examples",
+    "schemathesis.specs.openapi.negative",
+    "schemathesis.specs.openapi.auths",
+    "schemathesis.generation.jsonschema.builder",
+    "schemathesis.generation.stateful.control",
+    "werkzeug.test",
+    "werkzeug.serving",
+    "email.policy",
+    "packaging.version",
+    "markupsafe",
+    "faulthandler",
+    "readline",
+    "encodings.unicode_escape",
+    "_pytest._argcomplete",
 )
 
 
 def serve() -> None:  # pragma: no cover - runs in the starter process
     """Read one JSON request a line (args, cwd, env, output path), fork, run pytest in the child, answer
     its exit code. Ends at end of input."""
-    import importlib
-
-    for name in WARM:
-        with contextlib.suppress(Exception):  # a module that fails here fails in the run itself, as usual
-            importlib.import_module(name)
+    warm()
     for line in sys.stdin:
         job = json.loads(line)
         pid = os.fork()
@@ -54,6 +92,30 @@ def serve() -> None:  # pragma: no cover - runs in the starter process
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         print(json.dumps({"rc": code}), flush=True)
+
+
+def warm() -> None:  # pragma: no cover - runs in the starter process
+    """Import what every run imports, once. Nothing here may touch Hypothesis's storage (its charmap, say):
+    the Hypothesis plugin, imported after, would warn of it in every self-test that starts a run."""
+    import importlib
+
+    for name in WARM:
+        with contextlib.suppress(Exception):  # a module that fails here fails in the run itself, as usual
+            importlib.import_module(name)
+    import importlib.metadata
+
+    import _pytest.config
+
+    for plugin in _pytest.config.default_plugins:  # pytest's own plugins, and those installed (pytest11)
+        with contextlib.suppress(Exception):
+            importlib.import_module(f"_pytest.{plugin}")
+    for entry in importlib.metadata.entry_points(group="pytest11"):
+        with contextlib.suppress(Exception):
+            entry.load()
+    # What was imported lives as long as every child: frozen, a child's collections (pytest runs a few at its
+    # end) do not walk it again, and its pages stay shared with the starter instead of being copied on write.
+    gc.collect()
+    gc.freeze()
 
 
 def _child(job: dict[str, Any]) -> None:  # pragma: no cover - runs in a forked child
@@ -73,7 +135,7 @@ def _child(job: dict[str, Any]) -> None:  # pragma: no cover - runs in a forked 
 
         # the plugins were imported before pytest could mark them for its assertion rewriting: say nothing of it
         quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-        code = int(pytest.main([*quiet, *job["args"]]))
+        code = _profiled(lambda: int(pytest.main([*quiet, *job["args"]])))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -84,6 +146,21 @@ def _child(job: dict[str, Any]) -> None:  # pragma: no cover - runs in a forked 
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _profiled(run: Any) -> int:  # pragma: no cover - runs in a forked child
+    """`run()`, under cProfile when $RUNAI_SELFTEST_PROFILE names a directory: each run's profile is left
+    there as PID.prof (read them together with pstats), to see where the self-tests' runs spend their CPU."""
+    where = os.environ.get("RUNAI_SELFTEST_PROFILE")
+    if not where:
+        return int(run())
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return int(profile.runcall(run))
+    finally:
+        profile.dump_stats(Path(where) / f"{os.getpid()}.prof")
 
 
 class Starter:
