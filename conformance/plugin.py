@@ -545,6 +545,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for rule_id in reporting.item_rules(item):
             item.add_marker(getattr(pytest.mark, rule_id))
             item.extra_keyword_matches.add(rule_id)
+        reporting.show_evidence_not_traceback(item)
     worker = getattr(config, "workerinput", None)
     if worker is not None:  # with -n N, the long tests spread over the workers (every worker sorts alike)
         items[:] = balanced(items, int(worker.get("workercount", 1)))

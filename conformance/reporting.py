@@ -5,6 +5,7 @@ at the end summary.json, the matrix and Allure's environment, with the report di
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -491,6 +492,54 @@ def _allure_labels(item: pytest.Item, broken: list[str] | None = None) -> None:
         allure.dynamic.label("rule_family", family(rule_id))
     for mark in item.iter_markers("operation"):
         allure.dynamic.label("operation", str(mark.args[0]))
+
+
+def show_evidence_not_traceback(item: pytest.Item) -> None:
+    """A failure made only of typed ContractViolations that name rules is shown as what it found (each
+    violation's message with its request, response and reproduction, then Hypothesis' notes) and where the
+    test met it, not as a Python traceback through the suite: the evidence is what a reader acts on, and
+    pytest parses the source of every file a traceback passes through to print it. `--tb` given on the
+    command line, or `-l`, shows pytest's traceback as ever; any other failure too."""
+    original = item.repr_failure
+
+    def repr_failure(excinfo: pytest.ExceptionInfo[BaseException], *args: Any, **kwargs: Any) -> Any:
+        found = leaves(excinfo.value)
+        option = item.config.option
+        if (
+            getattr(option, "tbstyle", "auto") != "auto"
+            or getattr(option, "showlocals", False)
+            or not found
+            or not all(isinstance(leaf, ContractViolation) and leaf.rules for leaf in found)
+        ):
+            return original(excinfo, *args, **kwargs)
+        shown = []
+        for leaf in found:
+            notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
+            shown.append(f"{leaf}\n{notes}".rstrip())
+        return "\n\n".join(shown) + "\n\n" + where_met(item, excinfo)
+
+    item.repr_failure = repr_failure  # type: ignore[method-assign]
+
+
+def where_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """`test_x at conformance/test_y.py:109, raised in conformance/api.py:461 (judge_new_id)`: the test's
+    last line on the way to the failure and the line that raised it, read off the frames (no source)."""
+    entries = list(excinfo.traceback)
+    if not entries:
+        return item.name
+
+    def place(entry: Any) -> str:
+        path = Path(entry.path)
+        with suppress(ValueError):
+            path = path.relative_to(item.config.rootpath)
+        return f"{path}:{entry.lineno + 1}"
+
+    own = [e for e in entries if str(e.path) == str(item.path)]
+    raised = entries[-1]
+    said = f"{item.name} at {place(own[-1])}" if own else item.name
+    if not own or raised is not own[-1]:
+        said += f", raised in {place(raised)} ({raised.name})"
+    return said
 
 
 @pytest.hookimpl(wrapper=True)

@@ -6,6 +6,7 @@ as a nightly job would, and read what it wrote."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -120,6 +121,23 @@ def test_a_planted_fault_is_a_new_failure_and_the_gate_fails(baseline: SuiteResu
     )
     back = (tmp_path / "back" / "regression.md").read_text()
     assert f"| {RULE} |" in back.split("## Fixed (1)")[1].split("## Still failing")[0]
+
+
+def test_a_violation_is_shown_as_its_evidence_and_where_it_was_met_unless_a_traceback_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    with reference(FAULT) as server:
+        shown = run_suite(server, tmp_path / "default", PART, "--profile", "smoke")
+        traced = run_suite(server, tmp_path / "long", PART, "--profile", "smoke", "--tb=long")
+    for result in (shown, traced):
+        assert result.returncode == 1 and RULE in result.failed_rules, result.output[-3000:]
+        assert f"[{RULE}] reset #1 handed out an earlier temporary password" in result.output, result.output[-3000:]
+    failure = shown.output.split(" FAILURES ")[1].split("short test summary")[0]
+    assert not re.search(r"(?m)^E   ", failure) and "def test_" not in failure, failure
+    assert re.search(r"(?m)^test_password_reset_never_repeats_a_password at conformance/test_\w+\.py:\d+$", failure), (
+        failure
+    )
+    assert re.search(r"(?m)^E   ", traced.output) and "def test_" in traced.output, traced.output[-3000:]
 
 
 def test_a_waiver_turns_the_failure_waived_and_the_gate_passes(baseline: SuiteResult, tmp_path: Path) -> None:
