@@ -534,7 +534,8 @@ def where_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -
             path = path.relative_to(item.config.rootpath)
         return f"{path}:{entry.lineno + 1}"
 
-    own = [e for e in entries if str(e.path) == str(item.path)]
+    in_file = [e for e in entries if str(e.path) == str(item.path)]
+    own = [e for e in in_file if e.name == getattr(item, "originalname", item.name)] or in_file
     raised = entries[-1]
     said = f"{item.name} at {place(own[-1])}" if own else item.name
     if not own or raised is not own[-1]:

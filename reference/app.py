@@ -781,6 +781,8 @@ class ReferenceApp:
         if search is not None:
             if self.faults.on("err-crash-on-non-ascii-search") and not search.isascii():
                 raise ApiError(500, "internal error: cannot encode the search text")
+            if self.faults.on("list-search-drops-non-ascii"):
+                search = search.encode("ascii", "ignore").decode()
             if self.faults.on("list-search-case-sensitive"):
                 users = [u for u in users if search in u["username"]]
             elif self.faults.on("list-search-matches-created-by"):

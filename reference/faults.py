@@ -228,6 +228,12 @@ FAULTS: dict[str, Fault] = {
         Fault("list-filter-dates-as-text", "LIST-2", "date terms compare as text, not as instants"),
         Fault("list-bad-date-ignored", "LIST-3", "a term with an unparseable date is ignored instead of rejected"),
         Fault("list-search-case-sensitive", "LIST-4", "search matches case-sensitively"),
+        Fault(
+            "list-search-drops-non-ascii",
+            "LIST-4",
+            "search drops the characters outside ASCII from the text (a wrong encoding): a text of only such "
+            "characters becomes empty and matches every user",
+        ),
         Fault("list-sort-desc-ignored", "LIST-5", "sortOrder=desc sorts ascending"),
         Fault("list-offset-skips-one", "LIST-6", "a page at offset > 0 starts one item late"),
         Fault("list-negative-offset-accepted", "LIST-6", "a negative offset is read as 0 instead of rejected"),

@@ -964,6 +964,9 @@ def list_search_is_case_insensitive_both_ways(api: Api) -> None:
     got = {u["id"] for u in api.users(search=creator)}
     want = {u["id"] for u in api.users() if creator.lower() in u["username"].lower()}
     assert got == want, f"search {creator!r}: missing {want - got}, unexpected {got - want}"
+    # A text outside ASCII that no username holds finds nobody.
+    got = {u["id"] for u in api.users(filterBy=f"username=@{tag}", search="日本")}
+    assert got == set(), f"search '日本' (in no username) found {len(got)} users"
     # At volume: a search that PROBE_WINDOW + 5 users match returns them all.
     tag = f"w{uuid.uuid4().hex[:8]}"
     emails = crowd(api, tag, PROBE_WINDOW + 5)
