@@ -191,6 +191,14 @@ QUIET_WARNINGS = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Python 3.11 can leave a frame of an interrupted run without a line number (Ctrl-C landed between two
+    lines). pytest's report of the interrupt then fails on it with a TypeError, and the run exits 1, as if a
+    test had failed, instead of 2: the frames without a line are left out of what it prints."""
+    excinfo.traceback = excinfo.traceback.filter(lambda entry: entry._rawentry.tb_lineno is not None)
+
+
 class OneLineExit:
     """A run stopped by the suite's own pytest.exit ("runai-conformance: cannot reach …") shows that sentence
     alone: pytest would print it as `! _pytest.outcomes.Exit: runai-conformance: … !`."""

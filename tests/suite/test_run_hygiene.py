@@ -12,8 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
+import pytest
+
+from runai_conformance.conformance import plugin
 from runai_conformance.conformance import test_users_lifecycle as lifecycle
 from runai_conformance.conformance.cli import main
 from runai_conformance.reference.server import credentials_toml
@@ -95,6 +99,20 @@ def test_interrupted_run_leaves_nothing_tagged(tmp_path: Path) -> None:
 
 def run_with(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_pytest("conformance", "--report-dir", str(tmp_path / "r"), *args)
+
+
+def test_an_interrupt_that_lands_between_two_lines_is_reported_as_an_interrupt() -> None:
+    """Python 3.11 can leave the frame Ctrl-C interrupted without a line number: pytest's report of the
+    interrupt failed on it (a TypeError, exit 1 as if a test had failed) in a fresh-clone CI run."""
+    frame = sys._getframe()
+    between = types.TracebackType(None, frame, 10**6, -1)  # an instruction without a line
+    assert between.tb_lineno is None
+    excinfo = pytest.ExceptionInfo.from_exc_info(
+        (KeyboardInterrupt, KeyboardInterrupt(), types.TracebackType(between, frame, frame.f_lasti, frame.f_lineno))
+    )
+    plugin.pytest_keyboard_interrupt(excinfo)
+    shown = str(excinfo.getrepr(funcargs=True))  # what pytest's terminal reporter prints at the end
+    assert "KeyboardInterrupt" in shown and "test_an_interrupt_that_lands_between_two_lines" in shown, shown
 
 
 def test_broken_credentials_file_gets_one_line(tmp_path: Path) -> None:
