@@ -15,8 +15,12 @@ import pytest
 from tests.suite.runner import client_token, reference, run_suite, tagged_leftovers
 
 
+PAUSE = 0.02  # seconds between the background client's requests
+
+
 def churn(url: str, creds: dict[str, str], stop: threading.Event, counter: list[int]) -> None:
-    """Create and delete untagged users as fast as the target allows, until stopped (or 10 minutes)."""
+    """Create and delete untagged users all along, until stopped (or 10 minutes): a busy colleague, a
+    request every PAUSE at most, not a client that takes every cycle the machine has from the run."""
     token = client_token(url, creds)
     deadline = time.monotonic() + 600
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
@@ -29,6 +33,7 @@ def churn(url: str, creds: dict[str, str], stop: threading.Event, counter: list[
             if len(alive) > 5:
                 http.delete(f"/api/v1/users/{alive.pop(0)}")
                 counter[0] += 1
+            stop.wait(PAUSE)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
