@@ -169,23 +169,21 @@ def test_a_printed_fuzz_node_id_reruns_its_test(tmp_path: Path) -> None:
     assert result.returncode == 0 and "1 passed" in result.output, result.output[-2000:]
 
 
-def test_workers_give_the_same_rule_statuses_as_a_serial_run(tmp_path: Path) -> None:
-    """-n 2: the workers' reports merge into one summary.json, matrix and JUnit file, rule for rule
-    what a serial run of the same seed says, on a planted fault."""
-    statuses = {}
-    for label, extra in (("serial", ()), ("workers", ("-n", "2"))):
-        (tmp_path / label).mkdir()
-        with reference("usr-reset-repeats-password") as server:
-            result = run_suite(
-                server, tmp_path / label, "conformance", "--profile", "smoke", "--shrink-seconds", "0", *extra
-            )
-            assert tagged_leftovers(server) == [], "every worker cleans up after itself"
-        assert result.returncode == 1, result.output[-3000:]
-        data = summary_of(result.report_dir)
-        assert data["run"]["complete"] and data["run"]["tests_run"] == data["run"]["tests_collected"] > 100
-        assert result.failed_rules == {"USR-8"} and len(result.passed) > 100, "JUnit holds every worker's tests"
-        statuses[label] = {r: e["status"] for r, e in data["rules"].items()}
-    assert statuses["workers"] == statuses["serial"]
+def test_workers_give_the_same_rule_statuses_as_a_serial_run(green: SuiteResult, tmp_path: Path) -> None:
+    """-n 2: the workers' reports merge into one summary.json, matrix and JUnit file, rule for rule what the
+    session's serial run of the same seed says, but for the rule of the fault planted here (USR-8, which
+    only it breaks: test_suite_catches_faults.py)."""
+    with reference("usr-reset-repeats-password") as server:
+        result = run_suite(server, tmp_path, "conformance", "--profile", "smoke", "--shrink-seconds", "0", "-n", "2")
+        assert tagged_leftovers(server) == [], "every worker cleans up after itself"
+    assert result.returncode == 1, result.output[-3000:]
+    data = summary_of(result.report_dir)
+    assert data["run"]["complete"] and data["run"]["tests_run"] == data["run"]["tests_collected"] > 100
+    assert result.failed_rules == {"USR-8"} and len(result.passed) > 100, "JUnit holds every worker's tests"
+    assert result.passed | set(result.failed) == green.passed | set(green.failed), "the same tests, by the same ids"
+    serial = {r: e["status"] for r, e in summary_of(green.report_dir)["rules"].items()}
+    assert serial["USR-8"] == "passed"
+    assert {r: e["status"] for r, e in data["rules"].items()} == {**serial, "USR-8": "failed"}
     assert len(data["run_tag"].split()) == 2, "each worker has its own run tag"
 
 
