@@ -95,8 +95,8 @@ def run_pytest(
     installed copy is), waited for, output captured (stdout and stderr as one); `env` adds to the
     environment. `python -m pytest` of this checkout starts from the pre-warmed starter (forkserver.py)."""
     environment = {**os.environ, **(env or {})}
-    if tuple(command) == PYTEST:
-        return starter().run([*PYTEST[3:], *args], cwd, environment, timeout)
+    if tuple(command[: len(PYTEST)]) == PYTEST:  # `python -m pytest …`, from wherever: the starter forks it
+        return starter().run([*PYTEST[3:], *command[len(PYTEST) :], *args], cwd, environment, timeout)
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environment)
 
 

@@ -43,7 +43,7 @@ def test_a_run_whose_every_test_is_skipped_exits_4_in_one_line(start: str, tmp_p
 def test_a_run_with_one_rule_proven_passes(tmp_path: Path) -> None:
     """The other side: the same selection with the operator role proves TEN-5 and passes."""
     with reference() as server:
-        result = run_suite(server, tmp_path, "conformance", "-m", "TEN-5")
+        result = run_suite(server, tmp_path, "conformance", "-m", "TEN-5", "--profile", "smoke")
     assert result.returncode == 0 and result.passed, result.output[-3000:]
     assert json.loads((result.report_dir / "summary.json").read_text())["run"]["complete"]
 
@@ -70,7 +70,10 @@ def test_a_run_with_a_rule_left_without_a_verdict_is_partial_in_one_line(start: 
     cwd = tmp_path / "elsewhere" if elsewhere else ROOT
     cwd.mkdir(exist_ok=True)
     with reference() as server:
-        result = run_suite(server, tmp_path, "-m", "TEN-5 or USR-8", drop_roles=("operator",), command=command, cwd=cwd)
+        result = run_suite(
+            server, tmp_path, "-m", "TEN-5 or USR-8", "--profile", "smoke", drop_roles=("operator",), command=command,
+            cwd=cwd,
+        )  # fmt: skip
     assert result.returncode == PARTIAL, result.output[-3000:]
     assert result.passed and result.skipped and not result.failed, result.output[-3000:]
     run = json.loads((result.report_dir / "summary.json").read_text())["run"]
@@ -86,7 +89,15 @@ def test_a_run_with_a_rule_left_without_a_verdict_is_partial_in_one_line(start: 
 def test_a_partial_run_accepted_on_purpose_passes_and_says_so(tmp_path: Path) -> None:
     with reference() as server:
         result = run_suite(
-            server, tmp_path, "conformance", "-m", "TEN-5 or USR-8", "--accept-partial", drop_roles=("operator",)
+            server,
+            tmp_path,
+            "conformance",
+            "-m",
+            "TEN-5 or USR-8",
+            "--profile",
+            "smoke",
+            "--accept-partial",
+            drop_roles=("operator",),
         )
     assert result.returncode == 0, result.output[-3000:]
     partial = json.loads((result.report_dir / "summary.json").read_text())["run"]["partial"]

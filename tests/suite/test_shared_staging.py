@@ -14,7 +14,6 @@ import pytest
 
 from tests.suite.runner import client_token, reference, run_suite, tagged_leftovers
 
-
 PAUSE = 0.02  # seconds between the background client's requests
 
 
