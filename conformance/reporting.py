@@ -532,7 +532,10 @@ def where_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -
         path = Path(entry.path)
         with suppress(ValueError):
             path = path.relative_to(item.config.rootpath)
-        return f"{path}:{entry.lineno + 1}"
+        try:
+            return f"{path}:{entry.lineno + 1}"
+        except TypeError:  # a frame without a line number (Python 3.11, seldom)
+            return str(path)
 
     in_file = [e for e in entries if str(e.path) == str(item.path)]
     own = [e for e in in_file if e.name == getattr(item, "originalname", item.name)] or in_file
