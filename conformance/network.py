@@ -7,6 +7,7 @@ Schemathesis', and sweep's. httpx also honours the usual environment (HTTPS_PROX
 from __future__ import annotations
 
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class Network:
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context: the CA bundle (or the system's and certifi's defaults) and the client certificate."""
+        if not self.ca_bundle and not self.client_cert:
+            return DefaultTrust()
         try:
             context = ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
             if not self.ca_bundle:
@@ -64,6 +67,37 @@ class Network:
                     f"[target] client_cert/client_key {self.client_cert}: not a PEM certificate and key ({exc})"
                 ) from None
         return context
+
+
+class DefaultTrust(ssl.SSLContext):
+    """The system's and certifi's CAs, as ssl.create_default_context() and certifi give them, read on the
+    first TLS connection: a run against a plain-HTTP target (the embedded reference) never reads them, and
+    reading them is ~40 ms of CPU in every run and every worker. Nothing here can be wrong in a settings
+    file: a ca_bundle or client certificate, which can, is read at once (Network.ssl_context)."""
+
+    def __new__(cls) -> DefaultTrust:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)  # verify_mode CERT_REQUIRED, check_hostname
+
+    def __init__(self) -> None:
+        self._read = False
+        self._lock = threading.Lock()
+
+    def _trust(self) -> None:
+        with self._lock:
+            if not self._read:
+                import certifi
+
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                self.load_verify_locations(certifi.where())
+                self._read = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._trust()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._trust()
+        return super().wrap_bio(*args, **kwargs)
 
 
 def load_network(table: dict[str, Any], where: str) -> Network:

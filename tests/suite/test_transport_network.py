@@ -5,6 +5,7 @@ Against a mock transport: what the client does, not what a server happens to ans
 from __future__ import annotations
 
 import json
+import ssl
 import time
 
 import httpx
@@ -237,3 +238,18 @@ def test_a_long_test_shows_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     time.sleep(0.06)
     c.get("/api/v1/users")
     assert notices and notices[0].startswith("conformance/test_stateful.py::test_users_lifecycle_machine: 2 requests")
+
+
+def test_the_default_trust_is_read_on_the_first_tls_connection_and_is_the_systems_and_certifis() -> None:
+    """Without a ca_bundle or client certificate the run's TLS context reads no CA until it first wraps a
+    connection (a plain-HTTP target never pays for it), and then trusts what create_default_context() and
+    certifi trust, verifying the host as they do."""
+    import certifi
+
+    context = Network().ssl_context()
+    assert context.cert_store_stats()["x509_ca"] == 0
+    context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="staging.example.com")
+    expected = ssl.create_default_context()
+    expected.load_verify_locations(certifi.where())
+    assert context.cert_store_stats() == expected.cert_store_stats() and context.cert_store_stats()["x509_ca"] > 0
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
