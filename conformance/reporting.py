@@ -494,6 +494,11 @@ def _allure_labels(item: pytest.Item, broken: list[str] | None = None) -> None:
         allure.dynamic.label("operation", str(mark.args[0]))
 
 
+def notes_of(leaf: BaseException) -> str:
+    """What was added to a failure after it was raised: Hypothesis' falsifying steps, one a line."""
+    return "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
+
+
 def show_evidence_not_traceback(item: pytest.Item) -> None:
     """A failure made only of typed ContractViolations that name rules is shown as what it found (each
     violation's message with its request, response and reproduction, then Hypothesis' notes) and where the
@@ -512,10 +517,7 @@ def show_evidence_not_traceback(item: pytest.Item) -> None:
             or not all(isinstance(leaf, ContractViolation) and leaf.rules for leaf in found)
         ):
             return original(excinfo, *args, **kwargs)
-        shown = []
-        for leaf in found:
-            notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
-            shown.append(f"{leaf}\n{notes}".rstrip())
+        shown = [f"{leaf}\n{notes_of(leaf)}".rstrip() for leaf in found]
         return "\n\n".join(shown) + "\n\n" + where_met(item, excinfo)
 
     item.repr_failure = repr_failure  # type: ignore[method-assign]
@@ -611,7 +613,7 @@ def classify(
     unattributed: list[dict[str, Any]] = []
     found = with_server_errors(state, leaves(exc))
     for leaf in found:  # the message, then Hypothesis' notes: the failing steps that reproduce it
-        notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", []) or [])
+        notes = notes_of(leaf)
         exchange = ""
         if isinstance(leaf, ContractViolation) and leaf.request and "request:" not in str(leaf):
             exchange = f"\nrequest:  {leaf.request[0]} {leaf.request[1]}\nresponse: {leaf.status}"
