@@ -48,7 +48,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         k = weight.index(min(weight))
         shares[k] += by_file[path]
         weight[k] += LONG[path]
-    rest = [item for item in items if item.nodeid.split("::")[0] not in LONG]
+    rest = [item for path, group in by_file.items() if path not in LONG for item in group]
     left = len(items)
     for k in range(workers):  # the sizes xdist cuts the collection into
         size = left // (workers - k)
